@@ -1,0 +1,47 @@
+# The two commands: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: run test test-postgres lint format bench e2e clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip setuptools wheel
+
+# Re-install when the package description changes.
+$(VENV)/.installed-run: setup.cfg pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[postgres]'
+	touch $@
+
+$(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[postgres,test]'
+	touch $@ $(VENV)/.installed-run
+
+## run: install, migrate the embedded SQLite database, create the first admin, serve
+run: $(VENV)/.installed-run
+	$(BIN)/server-manager init
+	exec $(BIN)/server-manager run
+
+## test: the whole suite (SQLite unless DATABASE_URL says otherwise)
+test: $(VENV)/.installed-test
+	$(BIN)/pytest -q
+
+## test-postgres: the suite against the local PostgreSQL
+test-postgres: $(VENV)/.installed-test
+	DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test $(BIN)/pytest -q
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(VENV)/.installed-test
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,252 @@
+"""The `server-manager` command: init, admins, run, tick, mail-worker, keys and peers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import click
+from sqlalchemy import func, select
+
+from . import config as config_module
+from .config import ConfigError
+
+
+def _app(**overrides):
+    from . import create_app
+
+    try:
+        return create_app(overrides)
+    except ConfigError as exc:
+        raise click.ClickException(f"Configuration error: {exc}") from None
+
+
+def _require_schema(app) -> None:
+    problem = app.extensions["sm_schema_problem"]
+    if problem:
+        raise click.ClickException(problem)
+
+
+@click.group()
+def main() -> None:
+    """Server manager with the Client Deployment blade."""
+
+
+@main.command()
+@click.option("--admin", "admin_name", default="admin", show_default=True,
+              help="User name of the first (primary) administrator, created if none exists.")
+def init(admin_name: str) -> None:
+    """Create or upgrade the database; create the primary administrator on first run."""
+    from . import auth, db, migrate
+
+    app = _app(SM_SKIP_SCHEMA_CHECK=True)
+    migrate.upgrade(app)
+    database = db.get_db(app)
+    with app.app_context(), database.transaction() as s:
+        if s.scalar(select(func.count()).select_from(auth.Admin)):
+            click.echo("Database is up to date; administrators exist (data kept).")
+            return
+        password = auth.generate_password()
+        auth.create_admin(s, admin_name, password, primary=True)
+    click.echo("Database created.")
+    click.echo("")
+    click.echo("  Primary administrator (shown once, write it down):")
+    click.echo(f"    user name: {admin_name}")
+    click.echo(f"    password:  {password}")
+    click.echo("")
+
+
+@main.command("create-admin")
+@click.argument("username")
+@click.option("--primary", is_flag=True, help="Make the account a primary administrator.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_admin_cmd(username: str, primary: bool, password_stdin: bool) -> None:
+    """Create an administrator (a random password is printed unless one is given)."""
+    from . import auth, db
+
+    app = _app()
+    _require_schema(app)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else auth.generate_password()
+    with app.app_context(), db.get_db(app).transaction() as s:
+        try:
+            admin = auth.create_admin(s, username, password, primary=primary)
+        except auth.AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+    kind = "primary administrator" if admin.is_primary else "administrator"
+    click.echo(f"Created {kind} {admin.username}.")
+    if not password_stdin:
+        click.echo(f"Password (shown once): {password}")
+
+
+@main.command("reset-password")
+@click.argument("username")
+def reset_password(username: str) -> None:
+    """Give an administrator a new random password, unlock it and end its sessions."""
+    from . import auth, db
+
+    app = _app()
+    _require_schema(app)
+    password = auth.generate_password()
+    with app.app_context(), db.get_db(app).transaction() as s:
+        admin = auth.find_admin(s, username)
+        if admin is None:
+            raise click.ClickException(f"No administrator is named {username!r}.")
+        auth.set_password(s, admin, password)
+    click.echo(f"New password for {admin.username} (shown once): {password}")
+
+
+@main.command()
+def tick() -> None:
+    """Run every scheduled check once (safe to run on several nodes at the same time)."""
+    from .scheduler import run_checks
+
+    app = _app()
+    _require_schema(app)
+    for name, outcome in run_checks(app).items():
+        click.echo(f"{name}: {outcome}")
+
+
+@main.command("mail-worker")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then stop.")
+@click.option("--with-tick", is_flag=True, help="Also run the scheduled checks periodically.")
+def mail_worker(once: bool, with_tick: bool) -> None:
+    """Deliver the outbox through MAIL_URL (or keep it in the outbox when unset)."""
+    from .outbox import deliver_batch, run_worker
+
+    app = _app()
+    _require_schema(app)
+    if once:
+        total = 0
+        while (result := deliver_batch(app)).handled:
+            total += result.handled
+        click.echo(f"{total} message(s) handled.")
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    run_worker(app, stop, tick=with_tick)
+
+
+@main.command("rotate-keys")
+@click.option("--new-key", is_flag=True,
+              help="First add a new key to instance/secret_keys (embedded default only).")
+@click.option("--print-new-key", is_flag=True, help="Print a fresh key and do nothing else.")
+def rotate_keys(new_key: bool, print_new_key: bool) -> None:
+    """Re-encrypt every stored secret under the newest key of SM_SECRET_KEYS."""
+    from cryptography.fernet import Fernet
+
+    from . import db, secrets
+    from .db import Base
+
+    if print_new_key:
+        click.echo(Fernet.generate_key().decode())
+        return
+    app = _app()
+    _require_schema(app)
+    if new_key:
+        if os.environ.get("SM_SECRET_KEYS"):
+            raise click.ClickException(
+                "SM_SECRET_KEYS is set in the environment: put a new key first in it yourself "
+                "(server-manager rotate-keys --print-new-key), keep the old ones after it, "
+                "then run rotate-keys.")
+        path = Path(app.instance_path) / "secret_keys"
+        keys = [Fernet.generate_key().decode(), *app.config["SM_SECRET_KEYS"]]
+        tmp = path.with_suffix(".new")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(",".join(keys) + "\n")
+        os.replace(tmp, path)
+        app.config["SM_SECRET_KEYS"] = keys
+        secrets.configure(keys)
+        click.echo(f"Added a new key to {path}.")
+    with app.app_context(), db.get_db(app).transaction() as s:
+        count = secrets.rotate_all(s, Base.metadata)
+    click.echo(f"Re-encrypted {count} stored secret(s) under the newest key. Older keys can be "
+               "removed from the key list once every node runs with the new one.")
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default HOST or 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default PORT or 5000).")
+@click.option("--workers", default=None, type=int, help="gunicorn workers (default WEB_WORKERS).")
+@click.option("--no-background", is_flag=True, help="Do not start the mail worker and tick.")
+def run(host: str | None, port: int | None, workers: int | None, no_background: bool) -> None:
+    """Serve the server manager with gunicorn, plus the mail worker and scheduled checks."""
+    app = _app()
+    _require_schema(app)
+    host = host or app.config["HOST"]
+    port = port or app.config["PORT"]
+    workers = workers or app.config["WEB_WORKERS"]
+    background = None
+    if not no_background:
+        background = subprocess.Popen([sys.executable, "-m", "server_manager_stub.cli",
+                                       "mail-worker", "--with-tick"])
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104
+    click.echo(f"\n  Server manager: http://{shown}:{port}/\n"
+               f"  Mail: {'sent via MAIL_URL' if app.config['MAIL_URL'] else 'kept in the Outbox page'}\n")
+    try:
+        _serve(host, port, workers)
+    finally:
+        if background is not None:
+            background.terminate()
+            background.wait(10)
+
+
+def _serve(host: str, port: int, workers: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 4)
+            self.cfg.set("accesslog", "-")
+            # Never log query strings: links carry tokens (FACTS.md).
+            self.cfg.set("access_log_format", '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms')
+
+        def load(self):
+            from . import create_app
+
+            return create_app()
+
+    _Gunicorn().run()
+
+
+@main.group()
+def peer() -> None:
+    """Stand-in servers for the outside world (for trying things out and for tests)."""
+
+
+@peer.command("smtp")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8025, show_default=True, type=int)
+def peer_smtp(host: str, port: int) -> None:
+    """A mail server on loopback that prints what it receives (MAIL_URL=smtp://127.0.0.1:8025)."""
+    from .peers.smtp import SmtpSink
+
+    sink = SmtpSink(host, port, echo=True)
+    sink.start()
+    click.echo(f"SMTP sink on {host}:{sink.port}; set MAIL_URL=smtp://{host}:{sink.port}")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sink.stop()
+
+
+@main.command("settings")
+def settings_cmd() -> None:
+    """List every setting, its current value source and meaning."""
+    for s in config_module.SETTINGS:
+        source = "environment" if os.environ.get(s.name) else "default"
+        click.echo(f"{s.name} ({source}): {s.doc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,402 @@
+"""The durable mail outbox: enqueue in the caller's transaction, a worker that delivers it."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from flask import Flask
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from . import clock
+from .db import Base, get_db
+from .secrets import EncryptedBytes, EncryptedText
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("queued", "sending", "sent", "kept", "failed")
+FAILED_ALARM = "shell.outbox.failed"
+
+
+class OutboxMessage(Base):
+    """One e-mail waiting for, or done with, delivery. Bodies are encrypted: they carry links."""
+
+    __tablename__ = "shell_outbox"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'sending', 'sent', 'kept', 'failed')", name="status"),
+        Index("ix_shell_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_shell_outbox_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(64))
+    recipients: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    text_body: Mapped[str] = mapped_column(EncryptedText)
+    html_body: Mapped[str | None] = mapped_column(EncryptedText)
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+
+    parts: Mapped[list[OutboxPart]] = relationship(
+        back_populates="message", order_by="OutboxPart.id",
+        cascade="all, delete-orphan", passive_deletes=True,
+    )
+
+    @property
+    def recipient_list(self) -> list[str]:
+        """The recipients as a list."""
+        return [r for r in self.recipients.split("\n") if r]
+
+
+class OutboxPart(Base):
+    """An inline image (referenced from the HTML as cid:) or an attachment of a message."""
+
+    __tablename__ = "shell_outbox_part"
+    __table_args__ = (CheckConstraint("kind IN ('inline', 'attachment')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("shell_outbox.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    cid: Mapped[str | None] = mapped_column(String(100))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    data: Mapped[bytes] = mapped_column(EncryptedBytes)
+
+    message: Mapped[OutboxMessage] = relationship(back_populates="parts")
+
+
+@dataclass
+class Part:
+    """What a caller hands to enqueue: an inline image (with cid) or an attachment."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    cid: str | None = None
+
+
+def enqueue(s: Session, *, to: list[str], subject: str, text: str, html: str | None = None,
+            inline: list[Part] | tuple = (), attachments: list[Part] | tuple = (),
+            source: str = "shell", now: datetime | None = None) -> OutboxMessage:
+    """Write a message to the outbox in the caller's transaction; the worker sends it later."""
+    if not to:
+        raise ValueError("a message needs at least one recipient")
+    now = now or clock.now()
+    message = OutboxMessage(
+        created_at=now, source=source, recipients="\n".join(to), subject=subject,
+        text_body=text, html_body=html, status="queued", attempts=0, next_attempt_at=now,
+    )
+    for p in inline:
+        if not p.cid:
+            raise ValueError("an inline part needs a cid")
+        message.parts.append(OutboxPart(kind="inline", cid=p.cid, filename=p.filename,
+                                        content_type=p.content_type, data=p.data))
+    for p in attachments:
+        message.parts.append(OutboxPart(kind="attachment", filename=p.filename,
+                                        content_type=p.content_type, data=p.data))
+    s.add(message)
+    return message
+
+
+def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
+    """The MIME message for an outbox row: text, HTML with related images, attachments."""
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = ", ".join(message.recipient_list)
+    email["Subject"] = message.subject
+    email["Date"] = formatdate(message.created_at.timestamp(), usegmt=True)
+    email["Message-ID"] = make_msgid(idstring=f"outbox{message.id}",
+                                     domain=sender.rpartition("@")[2].strip(">") or None)
+    email.set_content(message.text_body)
+    if message.html_body:
+        email.add_alternative(message.html_body, subtype="html")
+        html_part = email.get_payload()[-1]
+        for part in message.parts:
+            if part.kind == "inline":
+                maintype, _, subtype = part.content_type.partition("/")
+                html_part.add_related(part.data, maintype=maintype, subtype=subtype,
+                                      cid=f"<{part.cid}>", filename=part.filename)
+    for part in message.parts:
+        if part.kind == "attachment":
+            maintype, _, subtype = part.content_type.partition("/")
+            email.add_attachment(part.data, maintype=maintype, subtype=subtype,
+                                 filename=part.filename)
+    return email
+
+
+class MailServer:
+    """One SMTP connection described by MAIL_URL, opened on first use."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        parts = urlsplit(url)
+        self.scheme = parts.scheme
+        self.host = parts.hostname or "localhost"
+        self.port = parts.port or (465 if self.scheme == "smtps" else 25)
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        query = parse_qs(parts.query)
+        self.starttls = query.get("starttls", ["0"])[0].lower() in ("1", "true", "yes")
+        cafile = query.get("cafile", [None])[0]
+        self.context = ssl.create_default_context(cafile=cafile)
+        self.timeout = timeout
+        self._smtp: smtplib.SMTP | None = None
+
+    def send(self, email: EmailMessage) -> None:
+        """Send one message, connecting (and logging in) when needed."""
+        if self._smtp is None:
+            if self.scheme == "smtps":
+                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                        context=self.context)
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                if self.starttls:
+                    smtp.starttls(context=self.context)
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            self._smtp = smtp
+        try:
+            self._smtp.send_message(email)
+        except (smtplib.SMTPServerDisconnected, OSError):
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Say goodbye to the server, ignoring a connection that is already gone."""
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._smtp = None
+
+
+@dataclass
+class BatchResult:
+    """What one pass of the worker did."""
+
+    sent: int = 0
+    kept: int = 0
+    retried: int = 0
+    failed: int = 0
+    ids: list[int] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        """Messages this pass took."""
+        return self.sent + self.kept + self.retried + self.failed
+
+
+def _claimable(now: datetime) -> Any:
+    return or_(
+        and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now),
+    )
+
+
+def claim(s: Session, *, worker: str, now: datetime, batch: int, lease_seconds: int) -> list[int]:
+    """Take up to `batch` due messages for `worker`; safe with many workers on many machines."""
+    q = (select(OutboxMessage.id).where(_claimable(now))
+         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(batch))
+    if s.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    claimed = []
+    for message_id in s.scalars(q).all():
+        # The condition is repeated so that a row another worker took in between is skipped.
+        result = s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, _claimable(now))
+            .values(status="sending", claimed_by=worker, attempts=OutboxMessage.attempts + 1,
+                    lease_until=now + timedelta(seconds=lease_seconds))
+        )
+        if result.rowcount == 1:
+            claimed.append(message_id)
+    return claimed
+
+
+def deliver_batch(app: Flask, *, worker: str | None = None, now: datetime | None = None,
+                  stop: threading.Event | None = None) -> BatchResult:
+    """Claim one batch of due messages and deliver each in its own transaction.
+
+    When `stop` is set mid-batch, the messages not yet tried go back to the queue at once.
+    """
+    cfg = app.config
+    database = get_db(app)
+    worker = worker or f"worker-{uuid.uuid4().hex[:8]}"
+    result = BatchResult()
+    with app.app_context():
+        now = now or clock.now()
+        with database.transaction() as s:
+            ids = claim(s, worker=worker, now=now, batch=cfg["MAIL_BATCH_SIZE"],
+                        lease_seconds=cfg["MAIL_LEASE_SECONDS"])
+        if not ids:
+            return result
+        server = MailServer(cfg["MAIL_URL"], cfg["MAIL_TIMEOUT"]) if cfg["MAIL_URL"] else None
+        try:
+            for position, message_id in enumerate(ids):
+                if stop is not None and stop.is_set():
+                    _release(app, ids[position:], worker)
+                    break
+                _deliver_one(app, message_id, server, worker, result)
+        finally:
+            if server is not None:
+                server.close()
+        if result.failed:
+            with database.transaction() as s:
+                refresh_failure_alarm(s)
+    return result
+
+
+def _release(app: Flask, ids: list[int], worker: str) -> None:
+    """Give claimed but untried messages back to the queue (a clean shutdown)."""
+    with get_db(app).transaction() as s:
+        s.execute(update(OutboxMessage)
+                  .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "sending",
+                         OutboxMessage.claimed_by == worker)
+                  .values(status="queued", lease_until=None, claimed_by=None,
+                          attempts=OutboxMessage.attempts - 1))
+
+
+def _deliver_one(app: Flask, message_id: int, server: MailServer | None, worker: str,
+                 result: BatchResult) -> None:
+    cfg = app.config
+    with get_db(app).transaction() as s:
+        message = s.get(OutboxMessage, message_id)
+        if message is None or message.status != "sending" or message.claimed_by != worker:
+            return  # deleted, or taken over after our lease ran out
+        result.ids.append(message_id)
+        if server is None:
+            message.status = "kept"
+            message.lease_until = None
+            result.kept += 1
+            return
+        try:
+            server.send(build_email(message, cfg["MAIL_FROM"]))
+        except (smtplib.SMTPException, OSError, ValueError) as exc:
+            message.last_error = _describe(exc)
+            message.lease_until = None
+            if message.attempts >= cfg["MAIL_MAX_ATTEMPTS"]:
+                message.status = "failed"
+                result.failed += 1
+                log.error("outbox message %s failed for good: %s", message.id, message.last_error)
+            else:
+                message.status = "queued"
+                delay = cfg["MAIL_RETRY_SECONDS"] * 2 ** (message.attempts - 1)
+                message.next_attempt_at = clock.now() + timedelta(seconds=delay)
+                result.retried += 1
+                log.warning("outbox message %s not delivered (attempt %s): %s",
+                            message.id, message.attempts, message.last_error)
+            return
+        message.status = "sent"
+        message.sent_at = clock.now()
+        message.lease_until = None
+        message.last_error = None
+        result.sent += 1
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        refused = ", ".join(f"{addr} ({code} {msg.decode(errors='replace')})"
+                            for addr, (code, msg) in exc.recipients.items())
+        return f"The mail server refused the recipient(s): {refused}"
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return "The mail server refused the user name or password in MAIL_URL."
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"The mail server answered {exc.smtp_code}: {exc.smtp_error.decode(errors='replace')}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "The mail server refused the connection (is MAIL_URL's host and port right?)."
+    if isinstance(exc, TimeoutError):
+        return "The mail server did not answer in time."
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS with the mail server failed: {exc.reason or exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def refresh_failure_alarm(s: Session) -> None:
+    """Raise the outbox alarm while failed messages exist; clear it when none are left."""
+    from .events import clear_alarm, raise_alarm
+
+    failed = s.scalar(select(func.count()).where(OutboxMessage.status == "failed")) or 0
+    if not failed:
+        clear_alarm(FAILED_ALARM, "No undelivered e-mail is left in the outbox.", session=s)
+        return
+    last = s.scalars(select(OutboxMessage).where(OutboxMessage.status == "failed")
+                     .order_by(OutboxMessage.id.desc()).limit(1)).one()
+    raise_alarm(
+        FAILED_ALARM, "major", "Mail outbox",
+        f"{failed} e-mail(s) could not be delivered after every retry. Last: to "
+        f"{', '.join(last.recipient_list)}: {last.last_error} Check MAIL_URL and the mail "
+        "server, then use Retry failed on the Outbox page.",
+        session=s,
+    )
+
+
+def purge_sent(s: Session, now: datetime, retention_days: int) -> int:
+    """Delete delivered or kept messages older than the retention period."""
+    cutoff = now - timedelta(days=retention_days)
+    result = s.execute(delete(OutboxMessage).where(
+        OutboxMessage.status.in_(("sent", "kept")), OutboxMessage.created_at < cutoff))
+    return result.rowcount
+
+
+def requeue(s: Session, message_ids: list[int] | None = None) -> int:
+    """Put failed (or the given) messages back in the queue with fresh attempts."""
+    q = update(OutboxMessage).values(status="queued", attempts=0, next_attempt_at=clock.now(),
+                                     last_error=None, lease_until=None, claimed_by=None)
+    if message_ids is None:
+        q = q.where(OutboxMessage.status == "failed")
+    else:
+        q = q.where(OutboxMessage.id.in_(message_ids), OutboxMessage.status != "sending")
+    count = s.execute(q).rowcount
+    refresh_failure_alarm(s)
+    return count
+
+
+def run_worker(app: Flask, stop: threading.Event, *, tick: bool = False) -> None:
+    """Deliver mail until `stop` is set; optionally run the scheduled checks too."""
+    from .scheduler import run_checks
+
+    worker = f"worker-{uuid.uuid4().hex[:8]}"
+    poll = app.config["MAIL_POLL_SECONDS"]
+    next_tick = 0.0
+    log.info("mail worker %s started (%s)", worker,
+             "sending via MAIL_URL" if app.config["MAIL_URL"] else "outbox only")
+    while not stop.is_set():
+        try:
+            if tick and clock.system_now().timestamp() >= next_tick:
+                run_checks(app)
+                next_tick = clock.system_now().timestamp() + app.config["TICK_SECONDS"]
+            result = deliver_batch(app, worker=worker, stop=stop)
+        except Exception:
+            log.exception("mail worker pass failed; trying again shortly")
+            result = BatchResult()
+        if not result.handled:
+            stop.wait(poll)
