@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, redirect, render_template, request, url_for
+from flask import Flask, render_template, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -49,9 +49,11 @@ def _shell_checks() -> list[ScheduledCheck]:
     def outbox_alarm(s, now, app):
         outbox.refresh_failure_alarm(s)
 
-    return [ScheduledCheck("shell.purge_outbox", purge_outbox, 3600),
-            ScheduledCheck("shell.purge_sessions", purge_sessions, 3600),
-            ScheduledCheck("shell.outbox_alarm", outbox_alarm)]
+    return [
+        ScheduledCheck("shell.purge_outbox", purge_outbox, 3600),
+        ScheduledCheck("shell.purge_sessions", purge_sessions, 3600),
+        ScheduledCheck("shell.outbox_alarm", outbox_alarm),
+    ]
 
 
 def _report_blade_errors(app: Flask) -> None:
@@ -59,9 +61,14 @@ def _report_blade_errors(app: Flask) -> None:
     database = db.get_db(app)
     with app.app_context(), database.transaction() as s:
         for err in app.extensions["sm_blade_errors"]:
-            events.raise_alarm(f"shell.blade.{err.entry_point}", "major", "Blades",
-                               f"The blade {err.entry_point!r} was not loaded: {err.reason}. "
-                               "The rest of the server manager works without it.", session=s)
+            events.raise_alarm(
+                f"shell.blade.{err.entry_point}",
+                "major",
+                "Blades",
+                f"The blade {err.entry_point!r} was not loaded: {err.reason}. "
+                "The rest of the server manager works without it.",
+                session=s,
+            )
         refused = {f"shell.blade.{e.entry_point}" for e in app.extensions["sm_blade_errors"]}
         for key in events.active_alarm_keys("shell.blade.", session=s):
             if key not in refused:
@@ -74,8 +81,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = config.load(overrides, default_instance=app.instance_path)
     app.config.update(settings)
     app.instance_path = settings["SM_INSTANCE_DIR"]
-    logging.basicConfig(level=settings["LOG_LEVEL"].upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings["LOG_LEVEL"].upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Alembic's per-connection chatter says nothing an administrator needs; upgrades still log.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -152,11 +163,14 @@ def _register_pages(app: Flask) -> None:
     @app.get("/")
     def home():
         s = db.get_session()
-        counts = dict(s.execute(select(events.Alarm.severity, func.count())
-                                .where(events.Alarm.severity != "cleared")
-                                .group_by(events.Alarm.severity)).all())
-        return render_template("shell/home.html", counts=counts,
-                               blades=app.extensions["sm_blades"])
+        counts = dict(
+            s.execute(
+                select(events.Alarm.severity, func.count())
+                .where(events.Alarm.severity != "cleared")
+                .group_by(events.Alarm.severity)
+            ).all()
+        )
+        return render_template("shell/home.html", counts=counts, blades=app.extensions["sm_blades"])
 
     @app.get("/healthz")
     @auth.public
@@ -188,31 +202,42 @@ def _register_pages(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError):
         return render_template(
-            "shell/error.html", code=400, title="The form could not be accepted",
+            "shell/error.html",
+            code=400,
+            title="The form could not be accepted",
             message="The form was not sent from this site or your session ended. Go back, "
-                    "reload the page and submit it again.",
+            "reload the page and submit it again.",
         ), 400
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         if exc.code in (301, 302, 303, 307, 308):
             return exc
-        titles = {403: "Not allowed", 404: "Page not found", 405: "Not allowed here",
-                  413: "Upload too large"}
+        titles = {
+            403: "Not allowed",
+            404: "Page not found",
+            405: "Not allowed here",
+            413: "Upload too large",
+        }
         message = exc.description
         if exc.code == 413:
-            message = (f"The upload is larger than the limit of {app.config['MAX_UPLOAD_MB']} MB "
-                       "(MAX_UPLOAD_MB). Nothing was changed.")
-        return render_template("shell/error.html", code=exc.code,
-                               title=titles.get(exc.code, exc.name), message=message), exc.code
+            message = (
+                f"The upload is larger than the limit of {app.config['MAX_UPLOAD_MB']} MB "
+                "(MAX_UPLOAD_MB). Nothing was changed."
+            )
+        return render_template(
+            "shell/error.html", code=exc.code, title=titles.get(exc.code, exc.name), message=message
+        ), exc.code
 
     @app.errorhandler(Exception)
     def _server_error(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
         return render_template(
-            "shell/error.html", code=500, title="Something went wrong",
+            "shell/error.html",
+            code=500,
+            title="Something went wrong",
             message="The server could not complete this request and changed nothing. "
-                    "The details are in the server log.",
+            "The details are in the server log.",
         ), 500
 
     app.jinja_env.globals["url_for_page"] = _url_for_page

@@ -61,8 +61,11 @@ def delete(admin_id: int):
     if admin.id == current_user.id:
         flash("You cannot delete your own account.", "error")
         return redirect(url_for(".index"), 303)
-    if admin.is_primary and s.scalar(select(Admin.id).where(Admin.is_primary, Admin.id != admin.id)
-                                     .limit(1)) is None:
+    if (
+        admin.is_primary
+        and s.scalar(select(Admin.id).where(Admin.is_primary, Admin.id != admin.id).limit(1))
+        is None
+    ):
         flash("This is the only primary administrator; it cannot be deleted.", "error")
         return redirect(url_for(".index"), 303)
     s.delete(admin)

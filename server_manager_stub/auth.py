@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import secrets
@@ -71,8 +72,9 @@ class AdminSession(Base):
     __tablename__ = "shell_admin_session"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the token
-    admin_id: Mapped[int] = mapped_column(ForeignKey("shell_admin.id", ondelete="CASCADE"),
-                                          index=True)
+    admin_id: Mapped[int] = mapped_column(
+        ForeignKey("shell_admin.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     remote_addr: Mapped[str | None] = mapped_column(String(64))
@@ -103,10 +105,8 @@ def hash_password(password: str) -> str:
 def check_password(admin: Admin | None, password: str) -> bool:
     """True if `password` is the admin's; costs the same when the admin does not exist."""
     if admin is None:
-        try:
+        with contextlib.suppress(VerificationError):
             _hashers["fast"].verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
         return False
     try:
         return _hasher().verify(admin.password_hash, password)
@@ -146,8 +146,12 @@ def create_admin(s: Session, username: str, password: str, *, primary: bool = Fa
     if find_admin(s, name) is not None:
         raise AccountError(f"An administrator named {name!r} already exists.")
     first = not s.scalar(select(func.count()).select_from(Admin))
-    admin = Admin(username=name, password_hash=hash_password(password),
-                  is_primary=primary or first, created_at=clock.now())
+    admin = Admin(
+        username=name,
+        password_hash=hash_password(password),
+        is_primary=primary or first,
+        created_at=clock.now(),
+    )
     s.add(admin)
     s.flush()
     return admin
@@ -172,8 +176,16 @@ def start_session(s: Session, admin: Admin, remote_addr: str | None, user_agent:
     """Record a new login session for `admin` and return its token."""
     token = secrets.token_urlsafe(32)
     now = clock.now()
-    s.add(AdminSession(id=_token_id(token), admin_id=admin.id, created_at=now, last_seen_at=now,
-                       remote_addr=remote_addr, user_agent=(user_agent or "")[:255]))
+    s.add(
+        AdminSession(
+            id=_token_id(token),
+            admin_id=admin.id,
+            created_at=now,
+            last_seen_at=now,
+            remote_addr=remote_addr,
+            user_agent=(user_agent or "")[:255],
+        )
+    )
     admin.session_token = token
     return token
 
@@ -209,17 +221,25 @@ def purge_idle_sessions(s: Session, now: datetime, idle: timedelta) -> int:
 LOCK_ALARM_PREFIX = "shell.login.locked."
 
 
-def attempt_login(s: Session, username: str, password: str, *, max_failures: int,
-                  lock_minutes: int, remote_addr: str | None = None,
-                  ) -> tuple[Admin | None, str | None]:
+def attempt_login(
+    s: Session,
+    username: str,
+    password: str,
+    *,
+    max_failures: int,
+    lock_minutes: int,
+    remote_addr: str | None = None,
+) -> tuple[Admin | None, str | None]:
     """Check credentials with lock-out; return (admin, None) or (None, message)."""
     admin = find_admin(s, username)
     now = clock.now()
     generic = "The user name or password is not right."
     if admin is not None and admin.locked_until is not None and admin.locked_until > now:
         minutes = max(1, int((admin.locked_until - now).total_seconds() // 60) + 1)
-        return None, (f"This account is locked after {max_failures} failed logins. "
-                      f"Try again in {minutes} minute(s), or ask the primary administrator.")
+        return None, (
+            f"This account is locked after {max_failures} failed logins. "
+            f"Try again in {minutes} minute(s), or ask the primary administrator."
+        )
     if not check_password(admin, password):
         if admin is None:
             return None, generic
@@ -228,19 +248,25 @@ def attempt_login(s: Session, username: str, password: str, *, max_failures: int
             admin.locked_until = now + timedelta(minutes=lock_minutes)
             admin.failed_logins = 0
             raise_alarm(
-                LOCK_ALARM_PREFIX + admin.username, "warning", "Login",
+                LOCK_ALARM_PREFIX + admin.username,
+                "warning",
+                "Login",
                 f"Administrator account {admin.username!r} was locked for {lock_minutes} minutes "
-                f"after {max_failures} failed logins (last from {remote_addr or 'an unknown address'}).",
+                f"after {max_failures} failed logins (last from {remote_addr or 'unknown'}).",
                 session=s,
             )
-            return None, (f"Too many failed logins: this account is locked for {lock_minutes} "
-                          "minutes.")
+            return None, (
+                f"Too many failed logins: this account is locked for {lock_minutes} minutes."
+            )
         return None, generic
     admin.failed_logins = 0
     admin.locked_until = None
     admin.last_login_at = now
-    clear_alarm(LOCK_ALARM_PREFIX + admin.username,
-                f"Administrator {admin.username!r} logged in successfully.", session=s)
+    clear_alarm(
+        LOCK_ALARM_PREFIX + admin.username,
+        f"Administrator {admin.username!r} logged in successfully.",
+        session=s,
+    )
     return admin, None
 
 
@@ -302,7 +328,12 @@ def safe_next(target: str | None) -> str:
     if not target:
         return url_for("home")
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith(("//", "/\\")):
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith(("//", "/\\"))
+    ):
         return url_for("home")
     return target
 
@@ -343,7 +374,9 @@ def login():
     if form.validate_on_submit():
         s = get_session()
         admin, error = attempt_login(
-            s, form.username.data, form.password.data,
+            s,
+            form.username.data,
+            form.password.data,
             max_failures=current_app.config["LOGIN_MAX_FAILURES"],
             lock_minutes=current_app.config["LOGIN_LOCK_MINUTES"],
             remote_addr=request.remote_addr,

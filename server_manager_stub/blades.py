@@ -81,8 +81,13 @@ def discover(enabled: str) -> tuple[list[Blade], list[LoadError]]:
         if wanted is not None and ep.name not in wanted:
             continue
         if ep.name in seen:
-            errors.append(LoadError(ep.name, f"another installed package also provides a blade "
-                                             f"named {ep.name!r}; neither copy is loaded twice"))
+            errors.append(
+                LoadError(
+                    ep.name,
+                    f"another installed package also provides a blade "
+                    f"named {ep.name!r}; neither copy is loaded twice",
+                )
+            )
             continue
         seen.add(ep.name)
         try:
@@ -108,13 +113,19 @@ def discover(enabled: str) -> tuple[list[Blade], list[LoadError]]:
         blades.append(blade)
     if wanted:
         for missing in sorted(wanted - seen):
-            errors.append(LoadError(missing, "SM_BLADES names it but no installed package "
-                                             "provides it"))
+            errors.append(
+                LoadError(missing, "SM_BLADES names it but no installed package provides it")
+            )
     return blades, errors
 
 
-def menu_sections(blades: list[Blade], shell_items: list[MenuItem]) -> list[tuple[str, list[MenuItem]]]:
+def menu_sections(
+    blades: list[Blade], shell_items: list[MenuItem]
+) -> list[tuple[str, list[MenuItem]]]:
     """The navigation: each section with its items, blades' applications first."""
     items = [i for b in blades for i in b.menu] + shell_items
-    return [(section, [i for i in items if i.section == section]) for section in SECTIONS
-            if any(i.section == section for i in items)]
+    return [
+        (section, [i for i in items if i.section == section])
+        for section in SECTIONS
+        if any(i.section == section for i in items)
+    ]

@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
+from flask import Flask
 from sqlalchemy import func, select
 
 from . import config as config_module
 from .config import ConfigError
 
 
-def _app(**overrides):
-    from . import create_app
+@contextlib.contextmanager
+def _app(**overrides) -> Iterator[Flask]:
+    """The app for one command; its database connections are closed when the command ends."""
+    from . import create_app, db
 
     try:
-        return create_app(overrides)
+        app = create_app(overrides)
     except ConfigError as exc:
         raise click.ClickException(f"Configuration error: {exc}") from None
+    try:
+        yield app
+    finally:
+        db.get_db(app).engine.dispose()
 
 
 def _require_schema(app) -> None:
@@ -37,27 +46,32 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--admin", "admin_name", default="admin", show_default=True,
-              help="User name of the first (primary) administrator, created if none exists.")
+@click.option(
+    "--admin",
+    "admin_name",
+    default="admin",
+    show_default=True,
+    help="User name of the first (primary) administrator, created if none exists.",
+)
 def init(admin_name: str) -> None:
     """Create or upgrade the database; create the primary administrator on first run."""
     from . import auth, db, migrate
 
-    app = _app(SM_SKIP_SCHEMA_CHECK=True)
-    migrate.upgrade(app)
-    database = db.get_db(app)
-    with app.app_context(), database.transaction() as s:
-        if s.scalar(select(func.count()).select_from(auth.Admin)):
-            click.echo("Database is up to date; administrators exist (data kept).")
-            return
-        password = auth.generate_password()
-        auth.create_admin(s, admin_name, password, primary=True)
-    click.echo("Database created.")
-    click.echo("")
-    click.echo("  Primary administrator (shown once, write it down):")
-    click.echo(f"    user name: {admin_name}")
-    click.echo(f"    password:  {password}")
-    click.echo("")
+    with _app(SM_SKIP_SCHEMA_CHECK=True) as app:
+        migrate.upgrade(app)
+        database = db.get_db(app)
+        with app.app_context(), database.transaction() as s:
+            if s.scalar(select(func.count()).select_from(auth.Admin)):
+                click.echo("Database is up to date; administrators exist (data kept).")
+                return
+            password = auth.generate_password()
+            auth.create_admin(s, admin_name, password, primary=True)
+        click.echo("Database created.")
+        click.echo("")
+        click.echo("  Primary administrator (shown once, write it down):")
+        click.echo(f"    user name: {admin_name}")
+        click.echo(f"    password:  {password}")
+        click.echo("")
 
 
 @main.command("create-admin")
@@ -68,18 +82,18 @@ def create_admin_cmd(username: str, primary: bool, password_stdin: bool) -> None
     """Create an administrator (a random password is printed unless one is given)."""
     from . import auth, db
 
-    app = _app()
-    _require_schema(app)
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else auth.generate_password()
-    with app.app_context(), db.get_db(app).transaction() as s:
-        try:
-            admin = auth.create_admin(s, username, password, primary=primary)
-        except auth.AccountError as exc:
-            raise click.ClickException(str(exc)) from None
-    kind = "primary administrator" if admin.is_primary else "administrator"
-    click.echo(f"Created {kind} {admin.username}.")
-    if not password_stdin:
-        click.echo(f"Password (shown once): {password}")
+    with _app() as app:
+        _require_schema(app)
+        password = sys.stdin.readline().rstrip("\n") if password_stdin else auth.generate_password()
+        with app.app_context(), db.get_db(app).transaction() as s:
+            try:
+                admin = auth.create_admin(s, username, password, primary=primary)
+            except auth.AccountError as exc:
+                raise click.ClickException(str(exc)) from None
+        kind = "primary administrator" if admin.is_primary else "administrator"
+        click.echo(f"Created {kind} {admin.username}.")
+        if not password_stdin:
+            click.echo(f"Password (shown once): {password}")
 
 
 @main.command("reset-password")
@@ -88,15 +102,15 @@ def reset_password(username: str) -> None:
     """Give an administrator a new random password, unlock it and end its sessions."""
     from . import auth, db
 
-    app = _app()
-    _require_schema(app)
-    password = auth.generate_password()
-    with app.app_context(), db.get_db(app).transaction() as s:
-        admin = auth.find_admin(s, username)
-        if admin is None:
-            raise click.ClickException(f"No administrator is named {username!r}.")
-        auth.set_password(s, admin, password)
-    click.echo(f"New password for {admin.username} (shown once): {password}")
+    with _app() as app:
+        _require_schema(app)
+        password = auth.generate_password()
+        with app.app_context(), db.get_db(app).transaction() as s:
+            admin = auth.find_admin(s, username)
+            if admin is None:
+                raise click.ClickException(f"No administrator is named {username!r}.")
+            auth.set_password(s, admin, password)
+        click.echo(f"New password for {admin.username} (shown once): {password}")
 
 
 @main.command()
@@ -104,10 +118,10 @@ def tick() -> None:
     """Run every scheduled check once (safe to run on several nodes at the same time)."""
     from .scheduler import run_checks
 
-    app = _app()
-    _require_schema(app)
-    for name, outcome in run_checks(app).items():
-        click.echo(f"{name}: {outcome}")
+    with _app() as app:
+        _require_schema(app)
+        for name, outcome in run_checks(app).items():
+            click.echo(f"{name}: {outcome}")
 
 
 @main.command("mail-worker")
@@ -117,23 +131,26 @@ def mail_worker(once: bool, with_tick: bool) -> None:
     """Deliver the outbox through MAIL_URL (or keep it in the outbox when unset)."""
     from .outbox import deliver_batch, run_worker
 
-    app = _app()
-    _require_schema(app)
-    if once:
-        total = 0
-        while (result := deliver_batch(app)).handled:
-            total += result.handled
-        click.echo(f"{total} message(s) handled.")
-        return
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    run_worker(app, stop, tick=with_tick)
+    with _app() as app:
+        _require_schema(app)
+        if once:
+            total = 0
+            while (result := deliver_batch(app)).handled:
+                total += result.handled
+            click.echo(f"{total} message(s) handled.")
+            return
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        run_worker(app, stop, tick=with_tick)
 
 
 @main.command("rotate-keys")
-@click.option("--new-key", is_flag=True,
-              help="First add a new key to instance/secret_keys (embedded default only).")
+@click.option(
+    "--new-key",
+    is_flag=True,
+    help="First add a new key to instance/secret_keys (embedded default only).",
+)
 @click.option("--print-new-key", is_flag=True, help="Print a fresh key and do nothing else.")
 def rotate_keys(new_key: bool, print_new_key: bool) -> None:
     """Re-encrypt every stored secret under the newest key of SM_SECRET_KEYS."""
@@ -145,28 +162,31 @@ def rotate_keys(new_key: bool, print_new_key: bool) -> None:
     if print_new_key:
         click.echo(Fernet.generate_key().decode())
         return
-    app = _app()
-    _require_schema(app)
-    if new_key:
-        if os.environ.get("SM_SECRET_KEYS"):
-            raise click.ClickException(
-                "SM_SECRET_KEYS is set in the environment: put a new key first in it yourself "
-                "(server-manager rotate-keys --print-new-key), keep the old ones after it, "
-                "then run rotate-keys.")
-        path = Path(app.instance_path) / "secret_keys"
-        keys = [Fernet.generate_key().decode(), *app.config["SM_SECRET_KEYS"]]
-        tmp = path.with_suffix(".new")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(",".join(keys) + "\n")
-        os.replace(tmp, path)
-        app.config["SM_SECRET_KEYS"] = keys
-        secrets.configure(keys)
-        click.echo(f"Added a new key to {path}.")
-    with app.app_context(), db.get_db(app).transaction() as s:
-        count = secrets.rotate_all(s, Base.metadata)
-    click.echo(f"Re-encrypted {count} stored secret(s) under the newest key. Older keys can be "
-               "removed from the key list once every node runs with the new one.")
+    with _app() as app:
+        _require_schema(app)
+        if new_key:
+            if os.environ.get("SM_SECRET_KEYS"):
+                raise click.ClickException(
+                    "SM_SECRET_KEYS is set in the environment: put a new key first in it yourself "
+                    "(server-manager rotate-keys --print-new-key), keep the old ones after it, "
+                    "then run rotate-keys."
+                )
+            path = Path(app.instance_path) / "secret_keys"
+            keys = [Fernet.generate_key().decode(), *app.config["SM_SECRET_KEYS"]]
+            tmp = path.with_suffix(".new")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(",".join(keys) + "\n")
+            os.replace(tmp, path)
+            app.config["SM_SECRET_KEYS"] = keys
+            secrets.configure(keys)
+            click.echo(f"Added a new key to {path}.")
+        with app.app_context(), db.get_db(app).transaction() as s:
+            count = secrets.rotate_all(s, Base.metadata)
+        click.echo(
+            f"Re-encrypted {count} stored secret(s) under the newest key. Older keys can be "
+            "removed from the key list once every node runs with the new one."
+        )
 
 
 @main.command()
@@ -176,18 +196,20 @@ def rotate_keys(new_key: bool, print_new_key: bool) -> None:
 @click.option("--no-background", is_flag=True, help="Do not start the mail worker and tick.")
 def run(host: str | None, port: int | None, workers: int | None, no_background: bool) -> None:
     """Serve the server manager with gunicorn, plus the mail worker and scheduled checks."""
-    app = _app()
-    _require_schema(app)
-    host = host or app.config["HOST"]
-    port = port or app.config["PORT"]
-    workers = workers or app.config["WEB_WORKERS"]
+    with _app() as app:
+        _require_schema(app)
+        host = host or app.config["HOST"]
+        port = port or app.config["PORT"]
+        workers = workers or app.config["WEB_WORKERS"]
+        mail = "sent via MAIL_URL" if app.config["MAIL_URL"] else "kept in the Outbox page"
+    # The engine is disposed now: gunicorn forks its workers, each builds its own app.
     background = None
     if not no_background:
-        background = subprocess.Popen([sys.executable, "-m", "server_manager_stub.cli",
-                                       "mail-worker", "--with-tick"])
+        background = subprocess.Popen(
+            [sys.executable, "-m", "server_manager_stub.cli", "mail-worker", "--with-tick"]
+        )
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104
-    click.echo(f"\n  Server manager: http://{shown}:{port}/\n"
-               f"  Mail: {'sent via MAIL_URL' if app.config['MAIL_URL'] else 'kept in the Outbox page'}\n")
+    click.echo(f"\n  Server manager: http://{shown}:{port}/\n  Mail: {mail}\n")
     try:
         _serve(host, port, workers)
     finally:

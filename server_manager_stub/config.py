@@ -48,7 +48,9 @@ def _str(raw: str) -> str:
 def _mail_url(raw: str) -> str:
     raw = raw.strip()
     if raw and urlsplit(raw).scheme not in ("smtp", "smtps"):
-        raise ConfigError("must start with smtp:// or smtps:// (or be empty to keep mail in the outbox)")
+        raise ConfigError(
+            "must start with smtp:// or smtps:// (or be empty to keep mail in the outbox)"
+        )
     return raw
 
 
@@ -57,54 +59,113 @@ def _blades(raw: str) -> str:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("SM_INSTANCE_DIR", _str, None,
-            "Folder for the embedded database, generated keys and other local state. "
-            "Default: `instance/` beside the code (Flask's instance folder)."),
-    Setting("DATABASE_URL", _str, None,
-            "SQLAlchemy URL of the database. Default: SQLite file `server-manager.db` in the "
-            "instance folder. PostgreSQL: `postgresql+psycopg://user:pass@host:5432/dbname`."),
-    Setting("SECRET_KEY", _str, None,
-            "Key that signs session cookies and CSRF tokens. Default: generated once and kept in "
-            "`instance/secret_key` (mode 0600). Every node of a cluster needs the same value."),
-    Setting("SM_SECRET_KEYS", _str, None,
-            "Comma-separated Fernet keys that encrypt secrets at rest, newest first. Default: "
-            "generated once and kept in `instance/secret_keys` (mode 0600). Rotate with "
-            "`server-manager rotate-keys`."),
-    Setting("SERVER_FQDN", _str, None,
-            "Fully qualified name of this server, shown in the header and used in links. "
-            "Default: the machine's FQDN."),
-    Setting("MAIL_URL", _mail_url, "",
-            "Where e-mail goes. Empty (default): kept in the Outbox page only. "
-            "`smtp://user:password@host:587?starttls=1` or `smtps://user:password@host:465`."),
-    Setting("MAIL_FROM", _str, "",
-            "Sender address of every e-mail. Default: `Server Manager <noreply@SERVER_FQDN>`."),
+    Setting(
+        "SM_INSTANCE_DIR",
+        _str,
+        None,
+        "Folder for the embedded database, generated keys and other local state. "
+        "Default: `instance/` beside the code (Flask's instance folder).",
+    ),
+    Setting(
+        "DATABASE_URL",
+        _str,
+        None,
+        "SQLAlchemy URL of the database. Default: SQLite file `server-manager.db` in the "
+        "instance folder. PostgreSQL: `postgresql+psycopg://user:pass@host:5432/dbname`.",
+    ),
+    Setting(
+        "SECRET_KEY",
+        _str,
+        None,
+        "Key that signs session cookies and CSRF tokens. Default: generated once and kept in "
+        "`instance/secret_key` (mode 0600). Every node of a cluster needs the same value.",
+    ),
+    Setting(
+        "SM_SECRET_KEYS",
+        _str,
+        None,
+        "Comma-separated Fernet keys that encrypt secrets at rest, newest first. Default: "
+        "generated once and kept in `instance/secret_keys` (mode 0600). Rotate with "
+        "`server-manager rotate-keys`.",
+    ),
+    Setting(
+        "SERVER_FQDN",
+        _str,
+        None,
+        "Fully qualified name of this server, shown in the header and used in links. "
+        "Default: the machine's FQDN.",
+    ),
+    Setting(
+        "MAIL_URL",
+        _mail_url,
+        "",
+        "Where e-mail goes. Empty (default): kept in the Outbox page only. "
+        "`smtp://user:password@host:587?starttls=1` or `smtps://user:password@host:465`.",
+    ),
+    Setting(
+        "MAIL_FROM",
+        _str,
+        "",
+        "Sender address of every e-mail. Default: `Server Manager <noreply@SERVER_FQDN>`.",
+    ),
     Setting("MAIL_TIMEOUT", _int(1, 600), 30, "Seconds to wait for the mail server."),
-    Setting("MAIL_MAX_ATTEMPTS", _int(1, 50), 5,
-            "Delivery attempts before a message is marked failed and an alarm is raised."),
-    Setting("MAIL_RETRY_SECONDS", _int(0, 86400), 60,
-            "Wait before the first retry; each later retry waits twice as long."),
-    Setting("MAIL_LEASE_SECONDS", _int(1, 86400), 300,
-            "How long a worker owns the messages it claimed; after that another worker may "
-            "take them over (a worker that died mid-batch loses nothing)."),
+    Setting(
+        "MAIL_MAX_ATTEMPTS",
+        _int(1, 50),
+        5,
+        "Delivery attempts before a message is marked failed and an alarm is raised.",
+    ),
+    Setting(
+        "MAIL_RETRY_SECONDS",
+        _int(0, 86400),
+        60,
+        "Wait before the first retry; each later retry waits twice as long.",
+    ),
+    Setting(
+        "MAIL_LEASE_SECONDS",
+        _int(1, 86400),
+        300,
+        "How long a worker owns the messages it claimed; after that another worker may "
+        "take them over (a worker that died mid-batch loses nothing).",
+    ),
     Setting("MAIL_POLL_SECONDS", _int(1, 3600), 5, "How often the mail worker looks for mail."),
     Setting("MAIL_BATCH_SIZE", _int(1, 10000), 50, "Messages a worker claims at once."),
-    Setting("OUTBOX_RETENTION_DAYS", _int(1, 3650), 30,
-            "Sent messages older than this are deleted by the scheduled checks."),
-    Setting("TICK_SECONDS", _int(10, 86400), 300,
-            "How often the embedded default runs the scheduled checks."),
-    Setting("SM_BLADES", _blades, "*",
-            "Blades to load: `*` (default) for every installed one, or a comma-separated list of "
-            "entry-point names such as `client_deployment`."),
-    Setting("SESSION_IDLE_MINUTES", _int(1, 1440), 30,
-            "An administrator session unused for this long ends."),
-    Setting("LOGIN_MAX_FAILURES", _int(1, 100), 5,
-            "Failed logins in a row that lock an account."),
+    Setting(
+        "OUTBOX_RETENTION_DAYS",
+        _int(1, 3650),
+        30,
+        "Sent messages older than this are deleted by the scheduled checks.",
+    ),
+    Setting(
+        "TICK_SECONDS",
+        _int(10, 86400),
+        300,
+        "How often the embedded default runs the scheduled checks.",
+    ),
+    Setting(
+        "SM_BLADES",
+        _blades,
+        "*",
+        "Blades to load: `*` (default) for every installed one, or a comma-separated list of "
+        "entry-point names such as `client_deployment`.",
+    ),
+    Setting(
+        "SESSION_IDLE_MINUTES",
+        _int(1, 1440),
+        30,
+        "An administrator session unused for this long ends.",
+    ),
+    Setting("LOGIN_MAX_FAILURES", _int(1, 100), 5, "Failed logins in a row that lock an account."),
     Setting("LOGIN_LOCK_MINUTES", _int(1, 1440), 15, "How long a locked account stays locked."),
     Setting("HOST", _str, "127.0.0.1", "Address `server-manager run` listens on."),
     Setting("PORT", _int(1, 65535), 5000, "Port `server-manager run` listens on."),
     Setting("WEB_WORKERS", _int(1, 64), 2, "gunicorn worker processes for `server-manager run`."),
-    Setting("TRUSTED_PROXIES", _int(0, 10), 0,
-            "Reverse proxies in front of the server whose X-Forwarded-* headers are trusted."),
+    Setting(
+        "TRUSTED_PROXIES",
+        _int(0, 10),
+        0,
+        "Reverse proxies in front of the server whose X-Forwarded-* headers are trusted.",
+    ),
     Setting("MAX_UPLOAD_MB", _int(1, 2048), 50, "Largest request body (uploads) in megabytes."),
     Setting("LOG_LEVEL", _str, "INFO", "Python logging level."),
 )
@@ -165,8 +226,9 @@ def load(overrides: Mapping[str, Any] | None = None, *, default_instance: Path) 
     if not values["DATABASE_URL"]:
         values["DATABASE_URL"] = f"sqlite:///{instance / 'server-manager.db'}"
     if not values["SECRET_KEY"]:
-        values["SECRET_KEY"] = _read_or_create(instance / "secret_key",
-                                               lambda: secrets.token_urlsafe(48))
+        values["SECRET_KEY"] = _read_or_create(
+            instance / "secret_key", lambda: secrets.token_urlsafe(48)
+        )
     if not values["SM_SECRET_KEYS"]:
         values["SM_SECRET_KEYS"] = _read_or_create(
             instance / "secret_keys", lambda: Fernet.generate_key().decode()

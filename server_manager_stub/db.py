@@ -122,8 +122,7 @@ def _commit_if_ok(response: Any) -> Any:
 def _close(_exc: BaseException | None) -> None:
     s = g.pop("sm_session", None)
     if s is not None:
-        s.rollback()
-        s.close()
+        s.close()  # rolls back anything uncommitted; loaded objects stay readable
 
 
 def init_app(app: Flask) -> Database:

@@ -42,8 +42,10 @@ class Alarm(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
 
     history: Mapped[list[AlarmEvent]] = relationship(
-        back_populates="alarm", order_by="AlarmEvent.at.desc(), AlarmEvent.id.desc()",
-        cascade="all, delete-orphan", passive_deletes=True,
+        back_populates="alarm",
+        order_by="AlarmEvent.at.desc(), AlarmEvent.id.desc()",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
 
     @property
@@ -59,7 +61,9 @@ class AlarmEvent(Base):
     __table_args__ = (CheckConstraint(_SEVERITY_CHECK, name="severity"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    alarm_id: Mapped[int] = mapped_column(ForeignKey("shell_alarm.id", ondelete="CASCADE"), index=True)
+    alarm_id: Mapped[int] = mapped_column(
+        ForeignKey("shell_alarm.id", ondelete="CASCADE"), index=True
+    )
     at: Mapped[datetime]
     severity: Mapped[str] = mapped_column(String(10))
     message: Mapped[str] = mapped_column(Text)
@@ -71,8 +75,15 @@ ALERT_RECIPIENT = "events.alert_recipient"
 ALERT_MIN_SEVERITY = "events.alert_min_severity"
 
 
-def raise_alarm(key: str, severity: str, source: str, message: str, *,
-                session: Session | None = None, now: datetime | None = None) -> Alarm:
+def raise_alarm(
+    key: str,
+    severity: str,
+    source: str,
+    message: str,
+    *,
+    session: Session | None = None,
+    now: datetime | None = None,
+) -> Alarm:
     """Raise (or update) the alarm `key`; one row per key, history kept on every change."""
     if severity not in RANK or severity == "cleared":
         raise ValueError(f"unknown alarm severity {severity!r}")
@@ -80,10 +91,19 @@ def raise_alarm(key: str, severity: str, source: str, message: str, *,
     now = now or clock.now()
     alarm = s.scalars(select(Alarm).where(Alarm.key == key)).one_or_none()
     if alarm is None:
-        inserted = insert_ignoring_conflict(s, Alarm.__table__, dict(
-            key=key, severity=severity, source=source, message=message,
-            first_raised_at=now, last_raised_at=now,
-        ), ["key"])
+        inserted = insert_ignoring_conflict(
+            s,
+            Alarm.__table__,
+            dict(
+                key=key,
+                severity=severity,
+                source=source,
+                message=message,
+                first_raised_at=now,
+                last_raised_at=now,
+            ),
+            ["key"],
+        )
         alarm = s.scalars(select(Alarm).where(Alarm.key == key)).one()
         if inserted:
             s.add(AlarmEvent(alarm=alarm, at=now, severity=severity, message=message))
@@ -109,8 +129,13 @@ def raise_alarm(key: str, severity: str, source: str, message: str, *,
     return alarm
 
 
-def clear_alarm(key: str, message: str | None = None, *, session: Session | None = None,
-                now: datetime | None = None) -> bool:
+def clear_alarm(
+    key: str,
+    message: str | None = None,
+    *,
+    session: Session | None = None,
+    now: datetime | None = None,
+) -> bool:
     """Clear the alarm `key` if it is active; its row and history stay. True if it was active."""
     s = session or get_session()
     alarm = s.scalars(select(Alarm).where(Alarm.key == key)).one_or_none()
@@ -130,24 +155,37 @@ def clear_alarm(key: str, message: str | None = None, *, session: Session | None
 def active_alarm_keys(prefix: str, *, session: Session | None = None) -> list[str]:
     """Keys of the active alarms whose key starts with `prefix`."""
     s = session or get_session()
-    return list(s.scalars(select(Alarm.key).where(Alarm.key.startswith(prefix, autoescape=True),
-                                                  Alarm.severity != "cleared")))
+    return list(
+        s.scalars(
+            select(Alarm.key).where(
+                Alarm.key.startswith(prefix, autoescape=True), Alarm.severity != "cleared"
+            )
+        )
+    )
 
 
 def _maybe_alert(s: Session, alarm: Alarm, previous: str) -> None:
     """Queue an alert e-mail when an alarm reaches the configured minimum severity anew."""
     recipient = options.get(s, ALERT_RECIPIENT)
     minimum = options.get(s, ALERT_MIN_SEVERITY) or "major"
-    if not recipient or RANK[alarm.severity] < RANK[minimum] or RANK[previous] >= RANK[alarm.severity]:
+    if (
+        not recipient
+        or RANK[alarm.severity] < RANK[minimum]
+        or RANK[previous] >= RANK[alarm.severity]
+    ):
         return
     from . import outbox
 
     outbox.enqueue(
-        s, to=[recipient], source="events",
+        s,
+        to=[recipient],
+        source="events",
         subject=f"[{alarm.severity.upper()}] {alarm.source}: {alarm.message[:120]}",
-        text=(f"Severity: {alarm.severity}\nSource: {alarm.source}\nAlarm: {alarm.key}\n"
-              f"Raised: {alarm.last_raised_at:%Y-%m-%d %H:%M:%S} UTC\n\n{alarm.message}\n\n"
-              "Open the Event Viewer of the server manager for details and history.\n"),
+        text=(
+            f"Severity: {alarm.severity}\nSource: {alarm.source}\nAlarm: {alarm.key}\n"
+            f"Raised: {alarm.last_raised_at:%Y-%m-%d %H:%M:%S} UTC\n\n{alarm.message}\n\n"
+            "Open the Event Viewer of the server manager for details and history.\n"
+        ),
     )
 
 
@@ -176,8 +214,15 @@ def index():
     page = Page.of(s, q.order_by(Alarm.last_raised_at.desc(), Alarm.id.desc()), request.args)
     sources = s.scalars(select(Alarm.source).distinct().order_by(Alarm.source)).all()
     counts = dict(s.execute(select(Alarm.severity, func.count()).group_by(Alarm.severity)).all())
-    return render_template("shell/events.html", page=page, severity=severity, source=source,
-                           sources=sources, filters=FILTERS, counts=counts)
+    return render_template(
+        "shell/events.html",
+        page=page,
+        severity=severity,
+        source=source,
+        sources=sources,
+        filters=FILTERS,
+        counts=counts,
+    )
 
 
 @bp.get("/<int:alarm_id>")
@@ -204,16 +249,23 @@ def alert_settings():
     from .forms import AlertSettingsForm
 
     s = get_session()
-    form = AlertSettingsForm(data={
-        "recipient": options.get(s, ALERT_RECIPIENT) or "",
-        "min_severity": options.get(s, ALERT_MIN_SEVERITY) or "major",
-    } if request.method == "GET" else None)
+    form = AlertSettingsForm(
+        data={
+            "recipient": options.get(s, ALERT_RECIPIENT) or "",
+            "min_severity": options.get(s, ALERT_MIN_SEVERITY) or "major",
+        }
+        if request.method == "GET"
+        else None
+    )
     if form.validate_on_submit():
         options.put(s, ALERT_RECIPIENT, form.recipient.data or None)
         options.put(s, ALERT_MIN_SEVERITY, form.min_severity.data)
         if form.recipient.data:
-            flash(f"Alarms of severity {form.min_severity.data} and worse will be e-mailed to "
-                  f"{form.recipient.data}.", "success")
+            flash(
+                f"Alarms of severity {form.min_severity.data} and worse will be e-mailed to "
+                f"{form.recipient.data}.",
+                "success",
+            )
         else:
             flash("E-mail alerts are off.", "success")
         return redirect(url_for(".alert_settings"), 303)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import ResolutionError
 from flask import Flask
 
 from .db import get_db
@@ -28,8 +30,14 @@ def alembic_config(app: Flask) -> Config:
 
 
 def upgrade(app: Flask, target: str = "heads") -> None:
-    """Upgrade the database to `target` (default: every branch's head)."""
-    command.upgrade(alembic_config(app), target)
+    """Upgrade the database to `target` (default: every branch's head), logging each step."""
+    logger = logging.getLogger("alembic.runtime.migration")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        command.upgrade(alembic_config(app), target)
+    finally:
+        logger.setLevel(level)
 
 
 def downgrade(app: Flask, target: str = "base") -> None:
@@ -47,8 +55,16 @@ def heads(app: Flask) -> tuple[set[str], set[str]]:
     script = ScriptDirectory.from_config(alembic_config(app))
     with get_db(app).engine.connect() as conn:
         stored = tuple(MigrationContext.configure(conn).get_current_heads())
-    # Alembic stores only the tips: a revision another one depends on is implied by it.
-    reached = {r.revision for r in script.revision_map.iterate_revisions(stored, "base")}
+    # Revisions of blades that are not loaded now are not ours to judge: ignore them.
+    known = []
+    for rev in stored:
+        try:
+            script.revision_map.get_revision(rev)
+        except ResolutionError:
+            continue
+        known.append(rev)
+    # Alembic stores only the tips: every ancestor of a stored revision is reached too.
+    reached = {r.revision for r in script.revision_map.iterate_revisions(tuple(known), "base")}
     return reached, set(script.get_heads())
 
 
@@ -57,11 +73,15 @@ def schema_problem(app: Flask) -> str | None:
     try:
         current, expected = heads(app)
     except Exception as exc:  # unreachable database, unknown revision, ...
-        return (f"The database cannot be checked ({type(exc).__name__}: {exc}). "
-                "Check DATABASE_URL, then run `server-manager init`.")
+        return (
+            f"The database cannot be checked ({type(exc).__name__}: {exc}). "
+            "Check DATABASE_URL, then run `server-manager init`."
+        )
     if expected <= current:
         return None
     if not current:
         return "The database is empty. Run `server-manager init` to create its tables."
-    return ("The database is not at this version of the code. Run `server-manager init` to "
-            "upgrade it (back it up first).")
+    return (
+        "The database is not at this version of the code. Run `server-manager init` to "
+        "upgrade it (back it up first)."
+    )

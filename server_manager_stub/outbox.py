@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
 import ssl
@@ -66,8 +67,10 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
 
     parts: Mapped[list[OutboxPart]] = relationship(
-        back_populates="message", order_by="OutboxPart.id",
-        cascade="all, delete-orphan", passive_deletes=True,
+        back_populates="message",
+        order_by="OutboxPart.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
 
     @property
@@ -84,7 +87,8 @@ class OutboxPart(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(
-        ForeignKey("shell_outbox.id", ondelete="CASCADE"), index=True)
+        ForeignKey("shell_outbox.id", ondelete="CASCADE"), index=True
+    )
     kind: Mapped[str] = mapped_column(String(10))
     cid: Mapped[str | None] = mapped_column(String(100))
     filename: Mapped[str] = mapped_column(String(200))
@@ -104,25 +108,51 @@ class Part:
     cid: str | None = None
 
 
-def enqueue(s: Session, *, to: list[str], subject: str, text: str, html: str | None = None,
-            inline: list[Part] | tuple = (), attachments: list[Part] | tuple = (),
-            source: str = "shell", now: datetime | None = None) -> OutboxMessage:
+def enqueue(
+    s: Session,
+    *,
+    to: list[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+    inline: list[Part] | tuple = (),
+    attachments: list[Part] | tuple = (),
+    source: str = "shell",
+    now: datetime | None = None,
+) -> OutboxMessage:
     """Write a message to the outbox in the caller's transaction; the worker sends it later."""
     if not to:
         raise ValueError("a message needs at least one recipient")
     now = now or clock.now()
     message = OutboxMessage(
-        created_at=now, source=source, recipients="\n".join(to), subject=subject,
-        text_body=text, html_body=html, status="queued", attempts=0, next_attempt_at=now,
+        created_at=now,
+        source=source,
+        recipients="\n".join(to),
+        subject=subject,
+        text_body=text,
+        html_body=html,
+        status="queued",
+        attempts=0,
+        next_attempt_at=now,
     )
     for p in inline:
         if not p.cid:
             raise ValueError("an inline part needs a cid")
-        message.parts.append(OutboxPart(kind="inline", cid=p.cid, filename=p.filename,
-                                        content_type=p.content_type, data=p.data))
+        message.parts.append(
+            OutboxPart(
+                kind="inline",
+                cid=p.cid,
+                filename=p.filename,
+                content_type=p.content_type,
+                data=p.data,
+            )
+        )
     for p in attachments:
-        message.parts.append(OutboxPart(kind="attachment", filename=p.filename,
-                                        content_type=p.content_type, data=p.data))
+        message.parts.append(
+            OutboxPart(
+                kind="attachment", filename=p.filename, content_type=p.content_type, data=p.data
+            )
+        )
     s.add(message)
     return message
 
@@ -134,8 +164,9 @@ def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
     email["To"] = ", ".join(message.recipient_list)
     email["Subject"] = message.subject
     email["Date"] = formatdate(message.created_at.timestamp(), usegmt=True)
-    email["Message-ID"] = make_msgid(idstring=f"outbox{message.id}",
-                                     domain=sender.rpartition("@")[2].strip(">") or None)
+    email["Message-ID"] = make_msgid(
+        idstring=f"outbox{message.id}", domain=sender.rpartition("@")[2].strip(">") or None
+    )
     email.set_content(message.text_body)
     if message.html_body:
         email.add_alternative(message.html_body, subtype="html")
@@ -143,13 +174,19 @@ def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
         for part in message.parts:
             if part.kind == "inline":
                 maintype, _, subtype = part.content_type.partition("/")
-                html_part.add_related(part.data, maintype=maintype, subtype=subtype,
-                                      cid=f"<{part.cid}>", filename=part.filename)
+                html_part.add_related(
+                    part.data,
+                    maintype=maintype,
+                    subtype=subtype,
+                    cid=f"<{part.cid}>",
+                    filename=part.filename,
+                )
     for part in message.parts:
         if part.kind == "attachment":
             maintype, _, subtype = part.content_type.partition("/")
-            email.add_attachment(part.data, maintype=maintype, subtype=subtype,
-                                 filename=part.filename)
+            email.add_attachment(
+                part.data, maintype=maintype, subtype=subtype, filename=part.filename
+            )
     return email
 
 
@@ -174,8 +211,9 @@ class MailServer:
         """Send one message, connecting (and logging in) when needed."""
         if self._smtp is None:
             if self.scheme == "smtps":
-                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                        context=self.context)
+                smtp = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=self.context
+                )
             else:
                 smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
                 if self.starttls:
@@ -192,10 +230,8 @@ class MailServer:
     def close(self) -> None:
         """Say goodbye to the server, ignoring a connection that is already gone."""
         if self._smtp is not None:
-            try:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._smtp.quit()
-            except (smtplib.SMTPException, OSError):
-                pass
             self._smtp = None
 
 
@@ -224,8 +260,12 @@ def _claimable(now: datetime) -> Any:
 
 def claim(s: Session, *, worker: str, now: datetime, batch: int, lease_seconds: int) -> list[int]:
     """Take up to `batch` due messages for `worker`; safe with many workers on many machines."""
-    q = (select(OutboxMessage.id).where(_claimable(now))
-         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(batch))
+    q = (
+        select(OutboxMessage.id)
+        .where(_claimable(now))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(batch)
+    )
     if s.get_bind().dialect.name == "postgresql":
         q = q.with_for_update(skip_locked=True)
     claimed = []
@@ -234,16 +274,25 @@ def claim(s: Session, *, worker: str, now: datetime, batch: int, lease_seconds: 
         result = s.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == message_id, _claimable(now))
-            .values(status="sending", claimed_by=worker, attempts=OutboxMessage.attempts + 1,
-                    lease_until=now + timedelta(seconds=lease_seconds))
+            .values(
+                status="sending",
+                claimed_by=worker,
+                attempts=OutboxMessage.attempts + 1,
+                lease_until=now + timedelta(seconds=lease_seconds),
+            )
         )
         if result.rowcount == 1:
             claimed.append(message_id)
     return claimed
 
 
-def deliver_batch(app: Flask, *, worker: str | None = None, now: datetime | None = None,
-                  stop: threading.Event | None = None) -> BatchResult:
+def deliver_batch(
+    app: Flask,
+    *,
+    worker: str | None = None,
+    now: datetime | None = None,
+    stop: threading.Event | None = None,
+) -> BatchResult:
     """Claim one batch of due messages and deliver each in its own transaction.
 
     When `stop` is set mid-batch, the messages not yet tried go back to the queue at once.
@@ -255,8 +304,13 @@ def deliver_batch(app: Flask, *, worker: str | None = None, now: datetime | None
     with app.app_context():
         now = now or clock.now()
         with database.transaction() as s:
-            ids = claim(s, worker=worker, now=now, batch=cfg["MAIL_BATCH_SIZE"],
-                        lease_seconds=cfg["MAIL_LEASE_SECONDS"])
+            ids = claim(
+                s,
+                worker=worker,
+                now=now,
+                batch=cfg["MAIL_BATCH_SIZE"],
+                lease_seconds=cfg["MAIL_LEASE_SECONDS"],
+            )
         if not ids:
             return result
         server = MailServer(cfg["MAIL_URL"], cfg["MAIL_TIMEOUT"]) if cfg["MAIL_URL"] else None
@@ -278,15 +332,25 @@ def deliver_batch(app: Flask, *, worker: str | None = None, now: datetime | None
 def _release(app: Flask, ids: list[int], worker: str) -> None:
     """Give claimed but untried messages back to the queue (a clean shutdown)."""
     with get_db(app).transaction() as s:
-        s.execute(update(OutboxMessage)
-                  .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "sending",
-                         OutboxMessage.claimed_by == worker)
-                  .values(status="queued", lease_until=None, claimed_by=None,
-                          attempts=OutboxMessage.attempts - 1))
+        s.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(ids),
+                OutboxMessage.status == "sending",
+                OutboxMessage.claimed_by == worker,
+            )
+            .values(
+                status="queued",
+                lease_until=None,
+                claimed_by=None,
+                attempts=OutboxMessage.attempts - 1,
+            )
+        )
 
 
-def _deliver_one(app: Flask, message_id: int, server: MailServer | None, worker: str,
-                 result: BatchResult) -> None:
+def _deliver_one(
+    app: Flask, message_id: int, server: MailServer | None, worker: str, result: BatchResult
+) -> None:
     cfg = app.config
     with get_db(app).transaction() as s:
         message = s.get(OutboxMessage, message_id)
@@ -312,8 +376,12 @@ def _deliver_one(app: Flask, message_id: int, server: MailServer | None, worker:
                 delay = cfg["MAIL_RETRY_SECONDS"] * 2 ** (message.attempts - 1)
                 message.next_attempt_at = clock.now() + timedelta(seconds=delay)
                 result.retried += 1
-                log.warning("outbox message %s not delivered (attempt %s): %s",
-                            message.id, message.attempts, message.last_error)
+                log.warning(
+                    "outbox message %s not delivered (attempt %s): %s",
+                    message.id,
+                    message.attempts,
+                    message.last_error,
+                )
             return
         message.status = "sent"
         message.sent_at = clock.now()
@@ -324,13 +392,17 @@ def _deliver_one(app: Flask, message_id: int, server: MailServer | None, worker:
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        refused = ", ".join(f"{addr} ({code} {msg.decode(errors='replace')})"
-                            for addr, (code, msg) in exc.recipients.items())
+        refused = ", ".join(
+            f"{addr} ({code} {msg.decode(errors='replace')})"
+            for addr, (code, msg) in exc.recipients.items()
+        )
         return f"The mail server refused the recipient(s): {refused}"
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return "The mail server refused the user name or password in MAIL_URL."
     if isinstance(exc, smtplib.SMTPResponseException):
-        return f"The mail server answered {exc.smtp_code}: {exc.smtp_error.decode(errors='replace')}"
+        return (
+            f"The mail server answered {exc.smtp_code}: {exc.smtp_error.decode(errors='replace')}"
+        )
     if isinstance(exc, ConnectionRefusedError):
         return "The mail server refused the connection (is MAIL_URL's host and port right?)."
     if isinstance(exc, TimeoutError):
@@ -348,10 +420,16 @@ def refresh_failure_alarm(s: Session) -> None:
     if not failed:
         clear_alarm(FAILED_ALARM, "No undelivered e-mail is left in the outbox.", session=s)
         return
-    last = s.scalars(select(OutboxMessage).where(OutboxMessage.status == "failed")
-                     .order_by(OutboxMessage.id.desc()).limit(1)).one()
+    last = s.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.status == "failed")
+        .order_by(OutboxMessage.id.desc())
+        .limit(1)
+    ).one()
     raise_alarm(
-        FAILED_ALARM, "major", "Mail outbox",
+        FAILED_ALARM,
+        "major",
+        "Mail outbox",
         f"{failed} e-mail(s) could not be delivered after every retry. Last: to "
         f"{', '.join(last.recipient_list)}: {last.last_error} Check MAIL_URL and the mail "
         "server, then use Retry failed on the Outbox page.",
@@ -362,15 +440,24 @@ def refresh_failure_alarm(s: Session) -> None:
 def purge_sent(s: Session, now: datetime, retention_days: int) -> int:
     """Delete delivered or kept messages older than the retention period."""
     cutoff = now - timedelta(days=retention_days)
-    result = s.execute(delete(OutboxMessage).where(
-        OutboxMessage.status.in_(("sent", "kept")), OutboxMessage.created_at < cutoff))
+    result = s.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.status.in_(("sent", "kept")), OutboxMessage.created_at < cutoff
+        )
+    )
     return result.rowcount
 
 
 def requeue(s: Session, message_ids: list[int] | None = None) -> int:
     """Put failed (or the given) messages back in the queue with fresh attempts."""
-    q = update(OutboxMessage).values(status="queued", attempts=0, next_attempt_at=clock.now(),
-                                     last_error=None, lease_until=None, claimed_by=None)
+    q = update(OutboxMessage).values(
+        status="queued",
+        attempts=0,
+        next_attempt_at=clock.now(),
+        last_error=None,
+        lease_until=None,
+        claimed_by=None,
+    )
     if message_ids is None:
         q = q.where(OutboxMessage.status == "failed")
     else:
@@ -387,8 +474,11 @@ def run_worker(app: Flask, stop: threading.Event, *, tick: bool = False) -> None
     worker = f"worker-{uuid.uuid4().hex[:8]}"
     poll = app.config["MAIL_POLL_SECONDS"]
     next_tick = 0.0
-    log.info("mail worker %s started (%s)", worker,
-             "sending via MAIL_URL" if app.config["MAIL_URL"] else "outbox only")
+    log.info(
+        "mail worker %s started (%s)",
+        worker,
+        "sending via MAIL_URL" if app.config["MAIL_URL"] else "outbox only",
+    )
     while not stop.is_set():
         try:
             if tick and clock.system_now().timestamp() >= next_tick:

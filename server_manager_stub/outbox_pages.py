@@ -28,10 +28,17 @@ def index():
     else:
         status = ""
     page = Page.of(s, q.order_by(OutboxMessage.id.desc()), request.args)
-    counts = dict(s.execute(select(OutboxMessage.status, func.count())
-                            .group_by(OutboxMessage.status)).all())
-    return render_template("shell/outbox.html", page=page, status=status, statuses=STATUSES,
-                           counts=counts, mail_url_set=bool(current_app.config["MAIL_URL"]))
+    counts = dict(
+        s.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
+    )
+    return render_template(
+        "shell/outbox.html",
+        page=page,
+        status=status,
+        statuses=STATUSES,
+        counts=counts,
+        mail_url_set=bool(current_app.config["MAIL_URL"]),
+    )
 
 
 def _html_for_viewer(message: OutboxMessage) -> str:
@@ -64,7 +71,8 @@ def html(message_id: int):
     response = Response(_html_for_viewer(message), mimetype="text/html")
     # The mail is shown, never run: no scripts, no forms, images only from here.
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox")
+        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
+    )
     return response
 
 
@@ -102,8 +110,10 @@ def resend(message_id: int):
 def retry_failed():
     """Queue every failed message again."""
     count = requeue(get_session())
-    flash(f"{count} failed message(s) queued again." if count else "No failed messages.",
-          "success" if count else "info")
+    flash(
+        f"{count} failed message(s) queued again." if count else "No failed messages.",
+        "success" if count else "info",
+    )
     return redirect(url_for(".index"), 303)
 
 

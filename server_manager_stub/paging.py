@@ -45,8 +45,14 @@ class Page:
         return min(self.total, self.number * self.size)
 
     @classmethod
-    def of(cls, s: Session, query: Select, args: Mapping[str, Any],
-           default_size: int = 25, scalars: bool = True) -> Page:
+    def of(
+        cls,
+        s: Session,
+        query: Select,
+        args: Mapping[str, Any],
+        default_size: int = 25,
+        scalars: bool = True,
+    ) -> Page:
         """Run `query` for the page named in `args` ('page', 'size'); out-of-range goes last."""
         size = _positive(args.get("size"), default_size)
         if size not in PAGE_SIZES:

@@ -34,22 +34,32 @@ def all_checks(app: Flask) -> list[ScheduledCheck]:
     """The shell's checks followed by every loaded blade's."""
     checks = list(app.extensions["sm_shell_checks"])
     for blade in app.extensions["sm_blades"]:
-        checks.extend(ScheduledCheck(f"{blade.name}.{c.name}", c.fn, c.every_seconds)
-                      for c in blade.scheduled_checks())
+        checks.extend(
+            ScheduledCheck(f"{blade.name}.{c.name}", c.fn, c.every_seconds)
+            for c in blade.scheduled_checks()
+        )
     return checks
 
 
 def _claim(app: Flask, check: ScheduledCheck, now: datetime) -> bool:
     with get_db(app).transaction() as s:
         insert_ignoring_conflict(s, CheckRun.__table__, {"name": check.name}, ["name"])
-        conditions = [CheckRun.name == check.name,
-                      or_(CheckRun.running_until.is_(None), CheckRun.running_until < now)]
+        conditions = [
+            CheckRun.name == check.name,
+            or_(CheckRun.running_until.is_(None), CheckRun.running_until < now),
+        ]
         if check.every_seconds:
-            conditions.append(or_(
-                CheckRun.last_started_at.is_(None),
-                CheckRun.last_started_at <= now - timedelta(seconds=check.every_seconds)))
-        result = s.execute(update(CheckRun).where(*conditions)
-                           .values(running_until=now + LEASE, last_started_at=now))
+            conditions.append(
+                or_(
+                    CheckRun.last_started_at.is_(None),
+                    CheckRun.last_started_at <= now - timedelta(seconds=check.every_seconds),
+                )
+            )
+        result = s.execute(
+            update(CheckRun)
+            .where(*conditions)
+            .values(running_until=now + LEASE, last_started_at=now)
+        )
         return result.rowcount == 1
 
 
@@ -70,7 +80,10 @@ def run_checks(app: Flask, now: datetime | None = None) -> dict[str, str]:
                 log.exception("scheduled check %s failed", check.name)
                 error = f"{type(exc).__name__}: {exc}"
             with get_db(app).transaction() as s:
-                s.execute(update(CheckRun).where(CheckRun.name == check.name).values(
-                    running_until=None, last_finished_at=clock.now(), last_error=error))
+                s.execute(
+                    update(CheckRun)
+                    .where(CheckRun.name == check.name)
+                    .values(running_until=None, last_finished_at=clock.now(), last_error=error)
+                )
             outcome[check.name] = error or "ok"
     return outcome

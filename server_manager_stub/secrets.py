@@ -42,7 +42,9 @@ class KeyRing:
         try:
             return self._multi.rotate(token)
         except InvalidToken:
-            raise SecretKeyError("A stored secret was made with a key that is not configured.") from None
+            raise SecretKeyError(
+                "A stored secret was made with a key that is not configured."
+            ) from None
 
 
 _keyring: KeyRing | None = None
@@ -131,7 +133,11 @@ def rotate_all(s: Session, metadata: Any, batch: int = 1000) -> int:
                     new = ring.rotate(raw.encode("ascii")).decode("ascii")
                 else:
                     new = ring.rotate(bytes(raw))
-                s.execute(update(table).where(pk_col == key).values({column.name: type_coerce(new, raw_type)}))
+                s.execute(
+                    update(table)
+                    .where(pk_col == key)
+                    .values({column.name: type_coerce(new, raw_type)})
+                )
                 count += 1
             last = rows[-1][0]
     return count

@@ -20,5 +20,7 @@ class Email:
         try:
             result = validate_email(value, check_deliverability=False)
         except EmailNotValidError as exc:
-            raise ValidationError(self.message or f"This is not a valid e-mail address: {exc}") from None
+            raise ValidationError(
+                self.message or f"This is not a valid e-mail address: {exc}"
+            ) from None
         field.data = result.normalized

@@ -54,7 +54,9 @@ class PgServer:
         """Create database `name` (optionally as a copy of `template`); return its URL."""
         with self.admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+            conn.execute(
+                text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+            )
         return self.url_for(name)
 
     def drop(self, name: str) -> None:

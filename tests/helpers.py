@@ -18,13 +18,15 @@ def csrf_token(client: FlaskClient, url: str, **kwargs) -> str:
     """The CSRF token of the form on the page at `url`."""
     page = client.get(url, **kwargs)
     match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text) or re.search(
-        r'name="csrf_token" value="([^"]+)"', page.text)
+        r'name="csrf_token" value="([^"]+)"', page.text
+    )
     assert match, f"no CSRF token on {url} (status {page.status_code})"
     return match.group(1)
 
 
-def submit(client: FlaskClient, url: str, data: dict | None = None, *, page: str | None = None,
-           **kwargs):
+def submit(
+    client: FlaskClient, url: str, data: dict | None = None, *, page: str | None = None, **kwargs
+):
     """POST `data` to `url` with the CSRF token of the form on `page` (default: `url`)."""
     data = dict(data or {})
     base = {"base_url": kwargs["base_url"]} if "base_url" in kwargs else {}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from helpers import PASSWORD, login, submit
 from sqlalchemy import select
 
-from helpers import PASSWORD, login, submit
 from server_manager_stub import db
 from server_manager_stub.auth import Admin, AdminSession
 from server_manager_stub.events import Alarm
@@ -18,7 +18,9 @@ PUBLIC_ENDPOINTS = {"auth.login", "healthz", "static", "client_deployment.static
 def _sample_url(app, rule) -> str:
     values = {}
     for arg, converter in rule._converters.items():
-        values[arg] = 1 if type(converter).__name__ in ("IntegerConverter", "FloatConverter") else "x"
+        values[arg] = (
+            1 if type(converter).__name__ in ("IntegerConverter", "FloatConverter") else "x"
+        )
     with app.test_request_context():
         from flask import url_for
 
@@ -106,8 +108,11 @@ def test_five_failed_logins_lock_the_account_for_15_minutes_with_a_warning_alarm
     assert response.status_code == 200 and "This account is locked" in response.text
     with app.app_context():
         alarm = db.get_session().scalars(select(Alarm)).one()
-        assert (alarm.key, alarm.severity, alarm.source) == ("shell.login.locked.admin", "warning",
-                                                             "Login")
+        assert (alarm.key, alarm.severity, alarm.source) == (
+            "shell.login.locked.admin",
+            "warning",
+            "Login",
+        )
         assert "locked for 15 minutes after 5 failed logins" in alarm.message
     clock.advance(minutes=14)
     assert "This account is locked" in login(client, "admin", PASSWORD).text
@@ -145,15 +150,20 @@ def test_session_cookie_is_httponly_lax_and_secure_over_https(app, make_admin):
     cookie = c.get_cookie("sm_session")
     assert cookie.http_only and cookie.same_site == "Lax" and not cookie.secure
     https = app.test_client()
-    submit(https, "/login", {"username": "admin", "password": PASSWORD},
-           base_url="https://sm.example.test")
+    submit(
+        https,
+        "/login",
+        {"username": "admin", "password": PASSWORD},
+        base_url="https://sm.example.test",
+    )
     secure_cookie = https.get_cookie("sm_session", domain="sm.example.test")
     assert secure_cookie.secure and secure_cookie.http_only
 
 
 def test_post_without_csrf_token_is_refused_and_changes_nothing(app, admin):
-    response = admin.post("/events/alerts", data={"recipient": "ops@example.com",
-                                                  "min_severity": "minor"})
+    response = admin.post(
+        "/events/alerts", data={"recipient": "ops@example.com", "min_severity": "minor"}
+    )
     assert response.status_code == 400
     assert "The form was not sent from this site" in response.text
     with app.app_context():
@@ -171,9 +181,15 @@ def test_change_password_ends_other_sessions(app, admin, make_admin):
     other = app.test_client()
     login(other, "admin")
     assert other.get("/events/").status_code == 200
-    response = submit(admin, "/account/password", {
-        "current_password": PASSWORD, "new_password": "a brand new passphrase",
-        "confirm_password": "a brand new passphrase"})
+    response = submit(
+        admin,
+        "/account/password",
+        {
+            "current_password": PASSWORD,
+            "new_password": "a brand new passphrase",
+            "confirm_password": "a brand new passphrase",
+        },
+    )
     assert response.status_code == 303
     assert admin.get("/events/").status_code == 200  # this session goes on
     assert other.get("/events/").status_code == 302  # the other one ended
@@ -185,17 +201,28 @@ def test_change_password_ends_other_sessions(app, admin, make_admin):
 @pytest.mark.parametrize(
     ("current", "new", "confirm", "message"),
     [
-        ("wrong current pw", "a brand new passphrase", "a brand new passphrase",
-         "This is not your current password."),
+        (
+            "wrong current pw",
+            "a brand new passphrase",
+            "a brand new passphrase",
+            "This is not your current password.",
+        ),
         (PASSWORD, "short", "short", "Use at least 12 characters."),
-        (PASSWORD, "a brand new passphrase", "another passphrase",
-         "The two new passwords are not the same."),
+        (
+            PASSWORD,
+            "a brand new passphrase",
+            "another passphrase",
+            "The two new passwords are not the same.",
+        ),
         (PASSWORD, PASSWORD, PASSWORD, "Choose a password different from the current one."),
     ],
 )
 def test_change_password_refusals(app, admin, current, new, confirm, message):
-    response = submit(admin, "/account/password", {
-        "current_password": current, "new_password": new, "confirm_password": confirm})
+    response = submit(
+        admin,
+        "/account/password",
+        {"current_password": current, "new_password": new, "confirm_password": confirm},
+    )
     assert response.status_code == 422
     assert message in response.text
     with app.app_context():
@@ -214,8 +241,7 @@ def test_primary_administrator_adds_an_administrator_with_a_password_shown_once(
 
 @pytest.mark.parametrize(
     ("username", "message"),
-    [("", "Enter a user name."), ("bad name!", "Use letters, digits"),
-     ("admin", "already exists")],
+    [("", "Enter a user name."), ("bad name!", "Use letters, digits"), ("admin", "already exists")],
 )
 def test_adding_an_administrator_refuses_bad_names(app, admin, username, message):
     response = submit(admin, "/admins/", {"username": username})
@@ -238,6 +264,7 @@ def test_the_last_primary_administrator_cannot_be_deleted(app, admin, operator):
     response = submit(admin, f"/admins/{ids['operator']}/delete", page="/admins/")
     assert response.status_code == 303
     assert operator.get("/events/").status_code == 302  # deleted account's session ended
-    response = submit(admin, f"/admins/{ids['admin']}/delete", page="/admins/",
-                      follow_redirects=True)
+    response = submit(
+        admin, f"/admins/{ids['admin']}/delete", page="/admins/", follow_redirects=True
+    )
     assert "You cannot delete your own account." in response.text

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from helpers import submit
 from sqlalchemy import select
 
-from helpers import submit
 from server_manager_stub import db
 from server_manager_stub.events import Alarm, AlarmEvent, clear_alarm, raise_alarm
 from server_manager_stub.outbox import OutboxMessage
@@ -51,8 +51,9 @@ def test_clearing_keeps_the_alarm_and_its_history(app):
     _raise(app, "k", "minor", "Src", "broken again")
     assert _alarms(app) == [("k", "minor", "broken again", 3)]
     with app.app_context():
-        severities = [e.severity for e in db.get_session().scalars(
-            select(AlarmEvent).order_by(AlarmEvent.id))]
+        severities = [
+            e.severity for e in db.get_session().scalars(select(AlarmEvent).order_by(AlarmEvent.id))
+        ]
     assert severities == ["major", "cleared", "minor"]
 
 
@@ -125,8 +126,9 @@ def test_alarm_detail_shows_history(app, admin):
 
 
 def test_alarm_emails_go_to_the_outbox_from_the_chosen_severity(app, admin):
-    response = submit(admin, "/events/alerts", {"recipient": "noc@example.com",
-                                                "min_severity": "major"})
+    response = submit(
+        admin, "/events/alerts", {"recipient": "noc@example.com", "min_severity": "major"}
+    )
     assert response.status_code == 303
     _raise(app, "low", "minor", "Src", "only minor")
     _raise(app, "high", "major", "Src", "this is major")
@@ -134,16 +136,20 @@ def test_alarm_emails_go_to_the_outbox_from_the_chosen_severity(app, admin):
     _raise(app, "high", "critical", "Src", "now critical")
     with app.app_context():
         mails = db.get_session().scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
-        assert [m.subject for m in mails] == ["[MAJOR] Src: this is major",
-                                              "[CRITICAL] Src: now critical"]
+        assert [m.subject for m in mails] == [
+            "[MAJOR] Src: this is major",
+            "[CRITICAL] Src: now critical",
+        ]
         assert mails[0].recipient_list == ["noc@example.com"]
         assert "Severity: major" in mails[0].text_body
 
 
 @pytest.mark.parametrize(
     ("recipient", "severity", "message"),
-    [("not-an-address", "major", "This is not a valid e-mail address"),
-     ("noc@example.com", "fatal", "Not a valid choice")],
+    [
+        ("not-an-address", "major", "This is not a valid e-mail address"),
+        ("noc@example.com", "fatal", "Not a valid choice"),
+    ],
 )
 def test_alert_settings_refuse_bad_values(app, admin, recipient, severity, message):
     response = submit(admin, "/events/alerts", {"recipient": recipient, "min_severity": severity})

@@ -12,9 +12,9 @@ import time
 from datetime import timedelta
 
 import pytest
+from helpers import ON_POSTGRES, TEST_KEY, submit
 from sqlalchemy import func, select, text
 
-from helpers import ON_POSTGRES, TEST_KEY, submit
 from server_manager_stub import db
 from server_manager_stub.events import Alarm
 from server_manager_stub.outbox import (
@@ -45,8 +45,12 @@ def _enqueue(app, n=1, **kwargs):
     with app.app_context(), db.get_db(app).transaction() as s:
         for i in range(n):
             message = enqueue(
-                s, to=kwargs.get("to", [f"user{i}@example.com"]), subject=f"Message {i}",
-                text=f"Hello {i}", html=kwargs.get("html"), inline=kwargs.get("inline", ()),
+                s,
+                to=kwargs.get("to", [f"user{i}@example.com"]),
+                subject=f"Message {i}",
+                text=f"Hello {i}",
+                html=kwargs.get("html"),
+                inline=kwargs.get("inline", ()),
                 attachments=kwargs.get("attachments", ()),
             )
             s.flush()
@@ -56,16 +60,23 @@ def _enqueue(app, n=1, **kwargs):
 
 def _statuses(app):
     with app.app_context():
-        rows = db.get_session().execute(select(OutboxMessage.status, func.count())
-                                        .group_by(OutboxMessage.status)).all()
+        rows = (
+            db.get_session()
+            .execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
+            .all()
+        )
     return dict(rows)
 
 
 def test_a_message_is_delivered_to_a_real_smtp_server(app, smtp):
     app.config["MAIL_URL"] = smtp.url
-    _enqueue(app, to=["alice@example.com"], html='<p>Scan <img src="cid:qr1"></p>',
-             inline=[Part("qr.png", "image/png", PNG, cid="qr1")],
-             attachments=[Part("notes.txt", "text/plain", b"attached text")])
+    _enqueue(
+        app,
+        to=["alice@example.com"],
+        html='<p>Scan <img src="cid:qr1"></p>',
+        inline=[Part("qr.png", "image/png", PNG, cid="qr1")],
+        attachments=[Part("notes.txt", "text/plain", b"attached text")],
+    )
     result = deliver_batch(app)
     assert (result.sent, result.failed) == (1, 0)
     assert len(smtp.messages) == 1
@@ -84,17 +95,20 @@ def test_a_message_is_delivered_to_a_real_smtp_server(app, smtp):
 
 
 def test_enqueue_is_part_of_the_callers_transaction(app):
-    with app.app_context():
-        with pytest.raises(RuntimeError), db.get_db(app).transaction() as s:
-            enqueue(s, to=["a@example.com"], subject="s", text="t")
-            s.flush()
-            raise RuntimeError("the caller's work failed")
+    with app.app_context(), pytest.raises(RuntimeError), db.get_db(app).transaction() as s:
+        enqueue(s, to=["a@example.com"], subject="s", text="t")
+        s.flush()
+        raise RuntimeError("the caller's work failed")
     assert _statuses(app) == {}
 
 
 def test_without_a_mail_server_mail_is_kept_in_the_outbox_page(app, admin):
-    _enqueue(app, to=["bob@example.com"], html='<p>Hi <b>Bob</b> <img src="cid:qr1"></p>',
-             inline=[Part("qr.png", "image/png", PNG, cid="qr1")])
+    _enqueue(
+        app,
+        to=["bob@example.com"],
+        html='<p>Hi <b>Bob</b> <img src="cid:qr1"></p>',
+        inline=[Part("qr.png", "image/png", PNG, cid="qr1")],
+    )
     result = deliver_batch(app)
     assert result.kept == 1
     listing = admin.get("/outbox/").text
@@ -111,8 +125,7 @@ def test_without_a_mail_server_mail_is_kept_in_the_outbox_page(app, admin):
     assert image.mimetype == "image/png" and image.data == PNG
 
 
-def test_a_refusing_server_leads_to_retries_then_a_failed_row_and_an_alarm(app, smtp, clock,
-                                                                          admin):
+def test_a_refusing_server_leads_to_retries_then_a_failed_row_and_an_alarm(app, smtp, clock, admin):
     app.config.update(MAIL_URL=smtp.url, MAIL_MAX_ATTEMPTS=3, MAIL_RETRY_SECONDS=60)
     smtp.refuse = "550 5.1.1 No such user here"
     _enqueue(app, to=["ghost@example.com"])
@@ -162,8 +175,9 @@ def test_three_workers_never_claim_the_same_message(app):
         mine = claimed.setdefault(name, [])
         while True:
             with app.app_context(), db.get_db(app).transaction() as s:
-                ids = claim(s, worker=name, now=app.config["SM_CLOCK"](), batch=7,
-                            lease_seconds=300)
+                ids = claim(
+                    s, worker=name, now=app.config["SM_CLOCK"](), batch=7, lease_seconds=300
+                )
             if not ids:
                 return
             mine.extend(ids)
@@ -206,7 +220,10 @@ def test_resend_puts_a_message_back_in_the_queue(app, admin):
     response = submit(admin, f"/outbox/{message_id}/resend", page=f"/outbox/{message_id}")
     assert response.status_code == 303
     assert _statuses(app) == {"queued": 1}
-    assert submit(admin, f"/outbox/{message_id}/delete", page=f"/outbox/{message_id}").status_code == 303
+    assert (
+        submit(admin, f"/outbox/{message_id}/delete", page=f"/outbox/{message_id}").status_code
+        == 303
+    )
     assert _statuses(app) == {}
 
 
@@ -224,6 +241,7 @@ def test_sent_mail_older_than_the_retention_is_purged_by_tick(app, clock):
 
 
 # --- a real worker process, stopped in the middle of a batch --------------------------------
+
 
 def _worker_env(app, smtp) -> dict:
     return {
@@ -255,8 +273,9 @@ def test_nothing_is_lost_when_the_worker_stops_mid_batch(app, smtp, how):
     ids = _enqueue(app, 40)
     smtp.delay = 0.05
     env = _worker_env(app, smtp)
-    worker = subprocess.Popen([sys.executable, "-m", "server_manager_stub.cli", "mail-worker"],
-                              env=env)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "server_manager_stub.cli", "mail-worker"], env=env
+    )
     try:
         assert _wait_for(lambda: len(smtp.messages) >= 5), "the worker never delivered"
         worker.send_signal(signal.SIGKILL if how == "killed" else signal.SIGTERM)
@@ -272,8 +291,13 @@ def test_nothing_is_lost_when_the_worker_stops_mid_batch(app, smtp, how):
     else:
         time.sleep(2.1)  # a killed worker's claims come back when its lease runs out
     smtp.delay = 0
-    done = subprocess.run([sys.executable, "-m", "server_manager_stub.cli", "mail-worker",
-                           "--once"], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "server_manager_stub.cli", "mail-worker", "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert _statuses(app) == {"sent": 40}
     delivered = {m.message["Subject"] for m in smtp.messages}
@@ -286,8 +310,11 @@ def test_nothing_is_lost_when_the_worker_stops_mid_batch(app, smtp, how):
 def test_mail_body_is_encrypted_at_rest(app):
     (message_id,) = _enqueue(app, to=["x@example.com"])
     with app.app_context():
-        raw = db.get_session().execute(
-            text("SELECT text_body FROM shell_outbox WHERE id = :id"), {"id": message_id}).scalar()
+        raw = (
+            db.get_session()
+            .execute(text("SELECT text_body FROM shell_outbox WHERE id = :id"), {"id": message_id})
+            .scalar()
+        )
     assert "Hello 0" not in raw and raw.startswith("gAAAA")
 
 

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 revision: str = "blade_0001"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = ("blade",)
-depends_on: str | Sequence[str] | None = "shell_0001"
+# No dependency on the shell branch: the blade keys none of its tables to shell tables, and
+# independent branches keep both heads in alembic_version (a disabled blade stays harmless).
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

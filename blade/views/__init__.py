@@ -2,8 +2,13 @@
 
 from flask import Blueprint
 
-bp = Blueprint("client_deployment", __name__, url_prefix="/client-deployment",
-               template_folder="../templates", static_folder="../static",
-               static_url_path="/static")
+bp = Blueprint(
+    "client_deployment",
+    __name__,
+    url_prefix="/client-deployment",
+    template_folder="../templates",
+    static_folder="../static",
+    static_url_path="/static",
+)
 
 from . import configuration, diagnostics, profiles, users  # noqa: E402, F401

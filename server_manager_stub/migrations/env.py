@@ -24,6 +24,7 @@ def run_migrations() -> None:
     """Migrate on a connection of its own (not the app's pool)."""
     engine = create_engine(url, poolclass=NullPool)
     if is_sqlite:
+
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):
             cursor = dbapi_connection.cursor()

@@ -31,13 +31,13 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.sink.refuse:
             return self.sink.refuse
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         if self.sink.delay:
             await asyncio.sleep(self.sink.delay)
         received = Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
@@ -45,8 +45,11 @@ class _Handler:
             self.sink.messages.append(received)
         if self.sink.echo:
             msg = received.message
-            print(f"--- mail from {received.mail_from} to {', '.join(received.rcpt_tos)}: "
-                  f"{msg['Subject']}", flush=True)
+            print(
+                f"--- mail from {received.mail_from} to {', '.join(received.rcpt_tos)}: "
+                f"{msg['Subject']}",
+                flush=True,
+            )
         return "250 Message accepted"
 
 
