@@ -6,7 +6,7 @@ import textwrap
 import threading
 
 import pytest
-from helpers import login
+from helpers import login, submit
 from sqlalchemy import select
 
 from server_manager_stub import create_app, db, options
@@ -24,6 +24,14 @@ bp = Blueprint("voicemail", __name__, url_prefix="/voicemail")
 @bp.get("/")
 def index():
     return "Voicemail blade home"
+
+
+@bp.post("/boom")
+def boom():
+    from server_manager_stub.db import session
+    options.put(session, "voicemail.half_done", True)
+    session.flush()
+    raise RuntimeError("the blade broke halfway")
 
 
 def count_run(s, now, app):
@@ -114,6 +122,20 @@ def test_a_second_installed_blade_is_discovered_and_a_broken_one_skipped(
     assert "is not a subclass of Blade" in alarms["shell.blade.notblade"].message
     assert "already taken" in alarms["shell.blade.impostor"].message
     assert all(a.severity == "major" for a in alarms.values())
+    db.get_db(app).engine.dispose()
+
+
+def test_a_request_that_fails_halfway_changes_nothing(with_blades, config, make_admin):
+    with_blades(voicemail="extra_blade:VoicemailBlade")
+    app = create_app(config)
+    make_admin("admin", primary=True)
+    c = app.test_client()
+    login(c, "admin")
+    response = submit(c, "/voicemail/boom", page="/")
+    assert response.status_code == 500
+    assert "could not complete this request and changed nothing" in response.text
+    with app.app_context():
+        assert options.get(db.get_session(), "voicemail.half_done") is None
     db.get_db(app).engine.dispose()
 
 
