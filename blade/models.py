@@ -1,5 +1,172 @@
 """Tables of the Client Deployment blade (prefixed cd_)."""
 
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
 from server_manager_stub.db import Base
 
-__all__ = ["Base"]
+from . import choices as c
+
+GROUPS = ("pbx", "tw")  # Softphone settings (PBX) and Teleworker settings (MBG)
+
+
+def _group_checks(prefix: str) -> list[CheckConstraint]:
+    return [
+        CheckConstraint(c.check(f"{prefix}_transport", c.TRANSPORTS), name=f"{prefix}_transport"),
+        CheckConstraint(c.check(f"{prefix}_srtp_mode", c.SRTP_MODES), name=f"{prefix}_srtp_mode"),
+        CheckConstraint(c.check(f"{prefix}_dtmf", c.DTMF_METHODS), name=f"{prefix}_dtmf"),
+        CheckConstraint(c.check(f"{prefix}_codec", c.AUDIO_CODECS), name=f"{prefix}_codec"),
+        CheckConstraint(c.check(f"{prefix}_tls_ca", c.TLS_CAS), name=f"{prefix}_tls_ca"),
+        CheckConstraint(f"{prefix}_sip_port BETWEEN 1 AND 65535", name=f"{prefix}_sip_port"),
+        CheckConstraint(
+            f"{prefix}_video_tx IN (1536, 1024, 768, 512, 384, 192, 128)", name=f"{prefix}_video_tx"
+        ),
+        CheckConstraint(
+            f"{prefix}_video_rx IN (1536, 1024, 768, 512, 384, 192, 128)", name=f"{prefix}_video_rx"
+        ),
+        *(
+            CheckConstraint(f"{prefix}_dscp_{k} BETWEEN 0 AND 63", name=f"{prefix}_dscp_{k}")
+            for k in ("sip", "audio", "video")
+        ),
+    ]
+
+
+class Profile(Base):
+    """A Deployment Profile: SIP, softphone and teleworker settings shared by its users."""
+
+    __tablename__ = "cd_profile"
+    __table_args__ = (
+        CheckConstraint(c.check("use_teleworker", c.TELEWORKER_MODES), name="use_teleworker"),
+        CheckConstraint(c.check("use_softphone", c.SOFTPHONE_MODES), name="use_softphone"),
+        CheckConstraint(c.check("log_level", c.LOG_LEVELS), name="log_level"),
+        CheckConstraint(c.check("call_mode", c.CALL_MODES), name="call_mode"),
+        CheckConstraint(
+            c.check("config_download_host", c.CONFIG_DOWNLOAD_HOSTS), name="config_download_host"
+        ),
+        CheckConstraint(c.check("mbg_sip_host", c.MBG_SIP_HOSTS), name="mbg_sip_host"),
+        CheckConstraint(c.check("webrtc_sip_host", c.WEBRTC_SIP_HOSTS), name="webrtc_sip_host"),
+        CheckConstraint(c.check("pbx_sip_host", c.PBX_SIP_HOSTS), name="pbx_sip_host"),
+        CheckConstraint(c.check("pbx_type", c.PBX_TYPES), name="pbx_type"),
+        CheckConstraint(c.check("tw_type", c.TELEWORKER_TYPES), name="tw_type"),
+        CheckConstraint("office_number_pause BETWEEN 0 AND 30", name="office_number_pause"),
+        *_group_checks("pbx"),
+        *_group_checks("tw"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    # Lower-cased name: makes "Sales" and "sales" the same name for the unique index.
+    name_key: Mapped[str] = mapped_column(String(64), unique=True)
+    is_default: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    # General settings
+    use_teleworker: Mapped[str] = mapped_column(String(10))
+    use_softphone: Mapped[str] = mapped_column(String(10))
+    # The MBG connection; its table and foreign key arrive with the MBG connections feature.
+    mbg_connection_id: Mapped[int | None]
+    rtp_timeout_detection: Mapped[bool]
+    prefer_mobile_network: Mapped[bool]
+    override_user_email: Mapped[bool]
+    deployment_email: Mapped[str] = mapped_column(String(320))
+    log_level: Mapped[str] = mapped_column(String(10))
+    call_mode: Mapped[str] = mapped_column(String(10))
+    office_number: Mapped[str | None] = mapped_column(String(32))
+    office_number_pause: Mapped[int]
+    config_download_host: Mapped[str] = mapped_column(String(16))
+    config_download_host_custom: Mapped[str | None] = mapped_column(String(253))
+    mbg_sip_host: Mapped[str] = mapped_column(String(16))
+    mbg_sip_host_custom: Mapped[str | None] = mapped_column(String(253))
+    webrtc_sip_host: Mapped[str] = mapped_column(String(16))
+    webrtc_sip_host_custom: Mapped[str | None] = mapped_column(String(253))
+    pbx_sip_host: Mapped[str] = mapped_column(String(16))
+    pbx_sip_host_custom: Mapped[str | None] = mapped_column(String(253))
+    conference_access_code: Mapped[str | None] = mapped_column(String(32))
+    emergency_numbers: Mapped[str] = mapped_column(String(255))
+
+    # Softphone settings (PBX)
+    pbx_type: Mapped[str] = mapped_column(String(10))
+    pbx_transport: Mapped[str] = mapped_column(String(3))
+    pbx_srtp_mode: Mapped[str] = mapped_column(String(10))
+    pbx_sip_port: Mapped[int]
+    pbx_dtmf: Mapped[str] = mapped_column(String(10))
+    pbx_codec: Mapped[str] = mapped_column(String(8))
+    pbx_video_tx: Mapped[int]
+    pbx_video_rx: Mapped[int]
+    pbx_dscp_sip: Mapped[int]
+    pbx_dscp_audio: Mapped[int]
+    pbx_dscp_video: Mapped[int]
+    pbx_verify_tls: Mapped[bool]
+    pbx_tls_ca: Mapped[str] = mapped_column(String(10))
+    pbx_custom_ca_pem: Mapped[str | None] = mapped_column(Text)
+
+    # Teleworker settings (MBG)
+    tw_type: Mapped[str] = mapped_column(String(10))
+    tw_transport: Mapped[str] = mapped_column(String(3))
+    tw_srtp_mode: Mapped[str] = mapped_column(String(10))
+    tw_sip_port: Mapped[int]
+    tw_dtmf: Mapped[str] = mapped_column(String(10))
+    tw_codec: Mapped[str] = mapped_column(String(8))
+    tw_video_tx: Mapped[int]
+    tw_video_rx: Mapped[int]
+    tw_dscp_sip: Mapped[int]
+    tw_dscp_audio: Mapped[int]
+    tw_dscp_video: Mapped[int]
+    tw_verify_tls: Mapped[bool]
+    tw_tls_ca: Mapped[str] = mapped_column(String(10))
+    tw_custom_ca_pem: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def teleworker_on(self) -> bool:
+        """True when clients register through the MBG (on or on (locked))."""
+        return self.use_teleworker in ("on", "on_locked")
+
+
+# Settings of a new profile and of the shipped Default profile (SPEC R-P2).
+GROUP_DEFAULTS = {
+    "transport": "tls",
+    "srtp_mode": "off",
+    "sip_port": 5061,
+    "dtmf": "rfc2833",
+    "codec": "G722",
+    "video_tx": 768,
+    "video_rx": 768,
+    "dscp_sip": 24,
+    "dscp_audio": 46,
+    "dscp_video": 34,
+    "verify_tls": True,
+    "tls_ca": "public",
+    "custom_ca_pem": None,
+}
+PROFILE_DEFAULTS = {
+    "use_teleworker": "off",
+    "use_softphone": "on",
+    "mbg_connection_id": None,
+    "rtp_timeout_detection": True,
+    "prefer_mobile_network": False,
+    "override_user_email": False,
+    "deployment_email": "",
+    "log_level": "error",
+    "call_mode": "audio",
+    "office_number": None,
+    "office_number_pause": 0,
+    "config_download_host": "micollab_fqdn",
+    "config_download_host_custom": None,
+    "mbg_sip_host": "mbg_fqdn",
+    "mbg_sip_host_custom": None,
+    "webrtc_sip_host": "mbg_fqdn",
+    "webrtc_sip_host_custom": None,
+    "pbx_sip_host": "default",
+    "pbx_sip_host_custom": None,
+    "conference_access_code": None,
+    "emergency_numbers": "911,112,999,000,110,119",
+    "pbx_type": "mivb",
+    "tw_type": "mbg",
+    **{f"pbx_{k}": v for k, v in GROUP_DEFAULTS.items()},
+    **{f"tw_{k}": v for k, v in GROUP_DEFAULTS.items()},
+}

@@ -18,6 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import auth, clock, config, db, events, outbox, outbox_pages, scheduler, secrets
 from .blades import Blade, MenuItem, ScheduledCheck, discover, menu_sections
 from .migrate import schema_problem
+from .validators import wrapper_attrs
 
 __all__ = ["Blade", "MenuItem", "ScheduledCheck", "create_app", "scheduler"]
 
@@ -241,6 +242,7 @@ def _register_pages(app: Flask) -> None:
         ), 500
 
     app.jinja_env.globals["url_for_page"] = _url_for_page
+    app.jinja_env.globals["wrapper_attrs"] = wrapper_attrs
 
 
 def _url_for_page(**changes: Any) -> str:

@@ -11,3 +11,47 @@ document.addEventListener("click", (event) => {
     navigator.clipboard.writeText(source.textContent.trim()).then(() => { button.textContent = "Copied"; });
   }
 });
+
+// Conditional fields: a wrapper with data-hidden-unless='{"field": name, "values": [...]}' (or a
+// list of such conditions) is shown only while each named field is shown and has one of the
+// values. The server applies the same declaration, so with JavaScript off every field shows and
+// the server ignores the hidden ones.
+function conditionsOf(el) {
+  const parsed = JSON.parse(el.dataset.hiddenUnless);
+  return Array.isArray(parsed) ? parsed : [parsed];
+}
+function wrapperOf(form, name) {
+  const input = form.elements[name];
+  const node = input && (input.length && !input.tagName ? input[0] : input);
+  return node ? node.closest("[data-hidden-unless], .field") : null;
+}
+function isShown(form, el, depth = 0) {
+  if (!el || !el.dataset.hiddenUnless || depth > 10) return true;
+  return conditionsOf(el).every(({ field, values }) => {
+    const input = form.elements[field];
+    if (!input) return true;
+    const wrapper = wrapperOf(form, field);
+    const fieldset = input.closest ? input.closest("fieldset[data-hidden-unless]") : null;
+    return isShown(form, wrapper, depth + 1) && isShown(form, fieldset, depth + 1)
+      && values.includes(input.value);
+  });
+}
+function applyConditions(form) {
+  form.querySelectorAll("[data-hidden-unless]").forEach((el) => {
+    el.hidden = !isShown(form, el);
+  });
+}
+document.querySelectorAll("form").forEach((form) => {
+  if (!form.querySelector("[data-hidden-unless]")) return;
+  applyConditions(form);
+  form.addEventListener("change", () => applyConditions(form));
+});
+
+// A SIP port left at the usual value follows the transport (5061 for TLS, 5060 otherwise).
+document.addEventListener("change", (event) => {
+  const port = document.querySelector(`[data-port-for="${event.target.name}"]`);
+  if (!port) return;
+  const usual = event.target.value === "tls" ? "5061" : "5060";
+  port.placeholder = usual;
+  if (["5060", "5061"].includes(port.value)) port.value = usual;
+});
