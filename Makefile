@@ -20,9 +20,12 @@ $(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-run
 
 ## run: install, migrate the embedded SQLite database, create the first admin, serve
+# The MBG stand-in plays the local MBG; its private CA is trusted for MBG connections only.
+run: export LOCAL_MBG ?= 127.0.0.1:5443
+run: export MBG_CA_BUNDLE ?= $(CURDIR)/instance/peers/mbg/tls/ca.pem
 run: $(VENV)/.installed-run
 	$(BIN)/server-manager init
-	exec $(BIN)/server-manager run
+	exec $(BIN)/server-manager run --local-mbg
 
 ## test: the whole suite (SQLite unless DATABASE_URL says otherwise)
 test: $(VENV)/.installed-test

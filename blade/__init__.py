@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint, Flask
+from sqlalchemy.orm import Session
 
 from server_manager_stub.blades import Blade, MenuItem, ScheduledCheck
+from server_manager_stub.config import Setting, number, text
 
 TITLE = "Client Deployment"
 
@@ -32,9 +34,48 @@ class ClientDeploymentBlade(Blade):
 
         return [bp]
 
+    def settings(self) -> tuple[Setting, ...]:
+        """The blade's environment settings (listed in docs/configuration.md)."""
+        return (
+            Setting(
+                "MBG_TIMEOUT",
+                number(0.1, 300),
+                15.0,
+                "Seconds to wait for an MBG's web service (connecting takes at most 5).",
+            ),
+            Setting(
+                "MBG_CA_BUNDLE",
+                text,
+                "",
+                "PEM file of extra CAs to trust for MBG web services with private "
+                "certificates. Empty: the system's trusted CAs only.",
+            ),
+            Setting(
+                "LOCAL_MBG",
+                text,
+                "",
+                "Host[:port] of the local MBG; `server-manager init` creates a 'Local MBG' "
+                "connection for it once. `make run` points it at the MBG stand-in.",
+            ),
+        )
+
     def scheduled_checks(self) -> list[ScheduledCheck]:
-        """None yet: MBG expiry and deployment clean-up arrive with their features."""
-        return []
+        """MBG authorisation expiry alarms."""
+        from .mbg import check_expiry
+
+        return [ScheduledCheck("mbg_expiry", check_expiry)]
+
+    def initialize(self, s: Session, app: Flask) -> list[str]:
+        """Create the Local MBG connection when LOCAL_MBG names one."""
+        from .mbg import ensure_local_connection
+
+        connection = ensure_local_connection(s, app.config.get("LOCAL_MBG", ""))
+        if connection is None:
+            return []
+        return [
+            f"Created the MBG connection {connection.name!r} for {connection.host}; "
+            "authorize it under Client Deployment › Configuration."
+        ]
 
     def migrations_dir(self) -> Path:
         """The blade's Alembic branch."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server_manager_stub.db import Base
+from server_manager_stub.secrets import EncryptedText
 
 from . import choices as c
 
@@ -68,8 +70,10 @@ class Profile(Base):
     # General settings
     use_teleworker: Mapped[str] = mapped_column(String(10))
     use_softphone: Mapped[str] = mapped_column(String(10))
-    # The MBG connection; its table and foreign key arrive with the MBG connections feature.
-    mbg_connection_id: Mapped[int | None]
+    # A connection in use by a profile cannot be deleted (RESTRICT).
+    mbg_connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cd_mbg_connection.id", ondelete="RESTRICT"), index=True
+    )
     rtp_timeout_detection: Mapped[bool]
     prefer_mobile_network: Mapped[bool]
     override_user_email: Mapped[bool]
@@ -125,6 +129,38 @@ class Profile(Base):
     def teleworker_on(self) -> bool:
         """True when clients register through the MBG (on or on (locked))."""
         return self.use_teleworker in ("on", "on_locked")
+
+
+class MbgConnection(Base):
+    """A connection to an MBG's web service, authorised for a year (R-MBG1-R-MBG3)."""
+
+    __tablename__ = "cd_mbg_connection"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(64), unique=True)
+    host: Mapped[str] = mapped_column(String(262))  # host or IP, optionally :port
+    created_at: Mapped[datetime]
+    # The pending authorisation request: Token ID shown to administrators, secret kept.
+    token_id: Mapped[str | None] = mapped_column(String(100))
+    request_secret: Mapped[str | None] = mapped_column(EncryptedText)
+    authorize_url: Mapped[str | None] = mapped_column(Text)
+    access_token: Mapped[str | None] = mapped_column(EncryptedText)
+    verified: Mapped[bool] = mapped_column(default=False)
+    verified_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    is_local: Mapped[bool] = mapped_column(default=False)
+
+    def days_left(self, now: datetime) -> int | None:
+        """Days until the authorisation expires, rounded up (0 or less once expired)."""
+        if not self.verified or self.expires_at is None:
+            return None
+        return math.ceil((self.expires_at - now).total_seconds() / 86400)
+
+    def is_usable(self, now: datetime) -> bool:
+        """True while verified and not expired."""
+        return bool(self.verified and self.expires_at and self.expires_at > now)
 
 
 # Settings of a new profile and of the shipped Default profile (SPEC R-P2).

@@ -119,6 +119,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     blades, errors = discover(settings["SM_BLADES"])
     loaded = []
     for blade in blades:
+        # A blade's settings are read like the shell's; a bad value stops the start like one.
+        app.config.update(config.read(blade.settings(), dict(overrides or {})))
         try:
             for blueprint in blade.blueprints():
                 app.register_blueprint(blueprint)

@@ -13,6 +13,8 @@ from typing import Any
 from flask import Blueprint, Flask
 from sqlalchemy.orm import Session
 
+from .config import Setting
+
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "server_manager.blades"
@@ -53,6 +55,14 @@ class Blade:
 
     def scheduled_checks(self) -> list[ScheduledCheck]:
         """Checks that `tick` runs."""
+        return []
+
+    def settings(self) -> tuple[Setting, ...]:
+        """Environment settings of this blade, read like the shell's own (config.Setting)."""
+        return ()
+
+    def initialize(self, s: Session, app: Flask) -> list[str]:
+        """Run by `server-manager init` after migrating; returns lines to print."""
         return []
 
     def migrations_dir(self) -> Path | None:

@@ -61,6 +61,9 @@ def init(admin_name: str) -> None:
         migrate.upgrade(app)
         database = db.get_db(app)
         with app.app_context(), database.transaction() as s:
+            for blade in app.extensions["sm_blades"]:
+                for line in blade.initialize(s, app):
+                    click.echo(line)
             if s.scalar(select(func.count()).select_from(auth.Admin)):
                 click.echo("Database is up to date; administrators exist (data kept).")
                 return
@@ -194,7 +197,14 @@ def rotate_keys(new_key: bool, print_new_key: bool) -> None:
 @click.option("--port", default=None, type=int, help="Port (default PORT or 5000).")
 @click.option("--workers", default=None, type=int, help="gunicorn workers (default WEB_WORKERS).")
 @click.option("--no-background", is_flag=True, help="Do not start the mail worker and tick.")
-def run(host: str | None, port: int | None, workers: int | None, no_background: bool) -> None:
+@click.option(
+    "--local-mbg",
+    is_flag=True,
+    help="Also start the MBG stand-in at LOCAL_MBG (data in instance/peers/mbg).",
+)
+def run(
+    host: str | None, port: int | None, workers: int | None, no_background: bool, local_mbg: bool
+) -> None:
     """Serve the server manager with gunicorn, plus the mail worker and scheduled checks."""
     with _app() as app:
         _require_schema(app)
@@ -202,20 +212,46 @@ def run(host: str | None, port: int | None, workers: int | None, no_background: 
         port = port or app.config["PORT"]
         workers = workers or app.config["WEB_WORKERS"]
         mail = "sent via MAIL_URL" if app.config["MAIL_URL"] else "kept in the Outbox page"
+        local = app.config.get("LOCAL_MBG", "") if local_mbg else ""
+        peers_dir = Path(app.instance_path) / "peers"
     # The engine is disposed now: gunicorn forks its workers, each builds its own app.
-    background = None
+    children = []
     if not no_background:
-        background = subprocess.Popen(
-            [sys.executable, "-m", "server_manager_stub.cli", "mail-worker", "--with-tick"]
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "server_manager_stub.cli", "mail-worker", "--with-tick"]
+            )
+        )
+    if local:
+        mbg_host, _, mbg_port = local.rpartition(":")
+        children.append(
+            subprocess.Popen(  # noqa: S603 - our own interpreter and module, arguments from settings
+                [
+                    sys.executable,
+                    "-m",
+                    "server_manager_stub.cli",
+                    "peer",
+                    "mbg",
+                    "--host",
+                    mbg_host,
+                    "--port",
+                    mbg_port,
+                    "--ui-port",
+                    str(int(mbg_port) + 1),
+                    "--data-dir",
+                    str(peers_dir / "mbg"),
+                ]
+            )
         )
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104
     click.echo(f"\n  Server manager: http://{shown}:{port}/\n  Mail: {mail}\n")
     try:
         _serve(host, port, workers)
     finally:
-        if background is not None:
-            background.terminate()
-            background.wait(10)
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(10)
 
 
 def _serve(host: str, port: int, workers: int) -> None:
@@ -244,6 +280,57 @@ def peer() -> None:
     """Stand-in servers for the outside world (for trying things out and for tests)."""
 
 
+@peer.command("mbg")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5443, show_default=True, type=int, help="HTTPS web service.")
+@click.option(
+    "--ui-port",
+    default=None,
+    type=int,
+    help="Also serve the approval page over plain HTTP on this port.",
+)
+@click.option("--users", default=50, show_default=True, type=int, help="User records to make.")
+@click.option(
+    "--data-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Keep the store, password and certificate here (default: a temporary folder).",
+)
+@click.option("--admin-password", default=None, help="Password of the approval page.")
+def peer_mbg(
+    host: str,
+    port: int,
+    ui_port: int | None,
+    users: int,
+    data_dir: str | None,
+    admin_password: str | None,
+) -> None:
+    """An MBG web-service stand-in on loopback (docs/mbg-protocol.md)."""
+    from .peers.mbg import MbgStandIn
+
+    standin = MbgStandIn(
+        users=users,
+        admin_password=admin_password,
+        host=host,
+        port=port,
+        ui_port=ui_port,
+        data_dir=Path(data_dir) if data_dir else None,
+    ).start()
+    click.echo(
+        f"MBG stand-in: {standin.url} ({len(standin.store.users)} user records)\n"
+        f"  approval page password: {standin.admin_password}\n"
+        f"  its CA (MBG_CA_BUNDLE): {standin.certificate.ca_file}",
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        standin.stop()
+
+
 @peer.command("smtp")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8025, show_default=True, type=int)
@@ -264,8 +351,12 @@ def peer_smtp(host: str, port: int) -> None:
 
 @main.command("settings")
 def settings_cmd() -> None:
-    """List every setting, its current value source and meaning."""
-    for s in config_module.SETTINGS:
+    """List every setting (the shell's and each blade's), where its value comes from, its use."""
+    with _app(SM_SKIP_SCHEMA_CHECK=True) as app:
+        settings = list(config_module.SETTINGS)
+        for blade in app.extensions["sm_blades"]:
+            settings.extend(blade.settings())
+    for s in settings:
         source = "environment" if os.environ.get(s.name) else "default"
         click.echo(f"{s.name} ({source}): {s.doc}")
 

@@ -28,6 +28,26 @@ class Setting:
     doc: str
 
 
+def number(low: float, high: float) -> Callable[[str], float]:
+    """A parser for a decimal number between `low` and `high`."""
+
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"must be a number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"must be between {low:g} and {high:g}, got {value:g}")
+        return value
+
+    return parse
+
+
+def text(raw: str) -> str:
+    """A parser for free text (trimmed)."""
+    return raw.strip()
+
+
 def _int(low: int, high: int) -> Callable[[str], int]:
     def parse(raw: str) -> int:
         try:
@@ -204,13 +224,12 @@ def _fernet_keys(raw: str) -> list[str]:
     return keys
 
 
-def load(overrides: Mapping[str, Any] | None = None, *, default_instance: Path) -> dict[str, Any]:
-    """Return the settings: overrides first, then the environment, then embedded defaults."""
-    overrides = dict(overrides or {})
+def read(settings: tuple[Setting, ...], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Each setting from `overrides`, else the environment, else its default."""
     values: dict[str, Any] = {}
-    for setting in SETTINGS:
+    for setting in settings:
         if setting.name in overrides:
-            values[setting.name] = overrides.pop(setting.name)
+            values[setting.name] = overrides[setting.name]
             continue
         raw = os.environ.get(setting.name)
         if raw is None or raw == "":
@@ -220,6 +239,15 @@ def load(overrides: Mapping[str, Any] | None = None, *, default_instance: Path) 
             values[setting.name] = setting.parse(raw)
         except ConfigError as exc:
             raise ConfigError(f"{setting.name} {exc}") from None
+    return values
+
+
+def load(overrides: Mapping[str, Any] | None = None, *, default_instance: Path) -> dict[str, Any]:
+    """Return the shell's settings: overrides first, then the environment, then defaults."""
+    overrides = dict(overrides or {})
+    values = read(SETTINGS, overrides)
+    for name in values:
+        overrides.pop(name, None)
 
     instance = Path(values["SM_INSTANCE_DIR"] or default_instance).resolve()
     values["SM_INSTANCE_DIR"] = str(instance)

@@ -95,7 +95,9 @@ def test_a_bad_setting_stops_with_a_clear_message(env, name, value, message):
     assert message in result.output
 
 
-def test_every_setting_is_documented():
+def test_every_setting_is_documented(app):
     doc = (ROOT / "docs" / "configuration.md").read_text()
-    for setting in config_module.SETTINGS:
+    blade_settings = [s for b in app.extensions["sm_blades"] for s in b.settings()]
+    assert blade_settings, "the Client Deployment blade declares its settings"
+    for setting in [*config_module.SETTINGS, *blade_settings]:
         assert f"`{setting.name}`" in doc, f"{setting.name} missing from docs/configuration.md"

@@ -56,3 +56,32 @@ def test_sqlite_connections_enforce_foreign_keys_and_use_wal(app):
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_upgrading_a_database_with_data_keeps_every_row(config, empty_database_url):
+    """A batch table rebuild on SQLite must not cascade-delete rows (FACTS.md): profiles written
+    before the MBG revision rebuilt their table are all still there after it."""
+    from sqlalchemy import text
+
+    app = create_app({**config, "DATABASE_URL": empty_database_url, "SM_SKIP_SCHEMA_CHECK": True})
+    migrate.upgrade(app, "shell@head")
+    migrate.upgrade(app, "blade_0002")
+    engine = db.get_db(app).engine
+    with engine.connect() as conn:
+        columns = [c["name"] for c in inspect(conn).get_columns("cd_profile")]
+    copied = ", ".join(
+        {"id": "2", "name": "'Second'", "name_key": "'second'", "is_default": "false"}.get(c, c)
+        for c in columns
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                f"INSERT INTO cd_profile ({', '.join(columns)}) "
+                f"SELECT {copied} FROM cd_profile WHERE id = 1"
+            )
+        )
+    migrate.upgrade(app)
+    with engine.connect() as conn:
+        names = conn.execute(text("SELECT name FROM cd_profile ORDER BY id")).scalars().all()
+    assert names == ["Default", "Second"]
+    engine.dispose()

@@ -224,6 +224,45 @@ class DnsSrvName(_Host):
         return fqdn_problem(value, allow_srv_labels=True)
 
 
+class HostWithPort:
+    """An FQDN or IP address, optionally followed by :port ([IPv6]:port for IPv6)."""
+
+    def __call__(self, form: Form, field: Field) -> None:
+        value = (field.data or "").strip()
+        if not value:
+            return
+        if "://" in value or "/" in value:
+            raise ValidationError(
+                "Enter a host name or IP address only (optionally :port), "
+                "without https:// or a path."
+            )
+        host, port = value, None
+        if value.startswith("["):
+            host, _, rest = value[1:].partition("]")
+            if rest:
+                if not rest.startswith(":"):
+                    raise ValidationError(
+                        "Write an IPv6 address with a port as [2001:db8::1]:8443."
+                    )
+                port = rest[1:]
+        elif value.count(":") == 1:
+            host, port = value.split(":")
+        if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
+            raise ValidationError("The port after the colon must be a number from 1 to 65535.")
+        if re.search(r"\s|/|@", host):
+            raise ValidationError(
+                "Enter a host name or IP address only (optionally :port), "
+                "without https:// or a path."
+            )
+        if not is_ip(host):
+            if re.fullmatch(r"[\d.]+", host):
+                raise ValidationError("This is not a valid IPv4 address.")
+            problem = fqdn_problem(host)
+            if problem:
+                raise ValidationError(problem)
+        field.data = value.lower()
+
+
 # --- numbers and lists -----------------------------------------------------------------------
 
 

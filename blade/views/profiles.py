@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from server_manager_stub.db import get_session
 
-from .. import choices
+from .. import choices, mbg
 from ..forms.profiles import ProfileForm, form_data
 from ..forms.validators import summary_of_pem
 from ..models import Profile
@@ -24,8 +24,8 @@ from . import bp
 
 
 def _mbg_choices(s: Session) -> list[tuple[int, str]]:
-    """The MBG connections a profile can use (none until MBG connections exist)."""
-    return []
+    """The MBG connections a profile can use."""
+    return mbg.choices(s)
 
 
 def _render_form(form: ProfileForm, profile: Profile | None, status: int = 200):

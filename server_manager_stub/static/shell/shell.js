@@ -55,3 +55,16 @@ document.addEventListener("change", (event) => {
   port.placeholder = usual;
   if (["5060", "5061"].includes(port.value)) port.value = usual;
 });
+
+// A link marked data-popup opens in a small window (the MBG's approval page, for example).
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("a[data-popup]");
+  if (!link) return;
+  const win = window.open(link.href, link.target || "popup", "width=640,height=720");
+  if (win) event.preventDefault();
+});
+// A page marked data-close-popup, opened as such a window, refreshes its opener and closes.
+if (document.querySelector("[data-close-popup]") && window.opener && !window.opener.closed) {
+  window.opener.location.reload();
+  setTimeout(() => window.close(), 1500);
+}
