@@ -108,6 +108,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     secrets.configure(settings["SM_SECRET_KEYS"])
     db.init_app(app)
     app.before_request(_schema_gate)  # first: nothing else may touch an unmigrated database
+    app.before_request(_refuse_nul_characters)
     auth.init_app(app)  # before CSRF: an anonymous request is sent to login, not refused
     csrf.init_app(app)
     app.register_blueprint(events.bp)
@@ -159,6 +160,20 @@ def _schema_gate():
     problem = current_app.extensions.get("sm_schema_problem")
     if problem and request.endpoint != "static":
         return render_template("shell/unavailable.html", problem=problem), 503
+    return None
+
+
+def _refuse_nul_characters():
+    """No person types a NUL character, and PostgreSQL cannot store one: refuse the request."""
+    values = [*request.args.values(), *(request.form.values() if request.form else ())]
+    if any("\x00" in v for v in values):
+        return render_template(
+            "shell/error.html",
+            code=400,
+            title="The form could not be accepted",
+            message="The request contains a NUL character, which no field accepts. Nothing was "
+            "changed.",
+        ), 400
     return None
 
 

@@ -268,3 +268,12 @@ def test_the_last_primary_administrator_cannot_be_deleted(app, admin, operator):
         admin, f"/admins/{ids['admin']}/delete", page="/admins/", follow_redirects=True
     )
     assert "You cannot delete your own account." in response.text
+
+
+def test_a_nul_character_in_any_form_is_refused_with_a_message(app, admin):
+    response = submit(
+        admin, "/events/alerts", {"recipient": "a\x00@example.com", "min_severity": "major"}
+    )
+    assert response.status_code == 400
+    assert "contains a NUL character" in response.text
+    assert admin.get("/events/?source=%00").status_code == 400
