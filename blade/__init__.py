@@ -60,10 +60,14 @@ class ClientDeploymentBlade(Blade):
         )
 
     def scheduled_checks(self) -> list[ScheduledCheck]:
-        """MBG authorisation expiry alarms."""
+        """MBG authorisation expiry alarms; clean-up of old CSV import results."""
+        from .csv_io import purge_results
         from .mbg import check_expiry
 
-        return [ScheduledCheck("mbg_expiry", check_expiry)]
+        return [
+            ScheduledCheck("mbg_expiry", check_expiry),
+            ScheduledCheck("purge_import_results", purge_results, every_seconds=3600),
+        ]
 
     def initialize(self, s: Session, app: Flask) -> list[str]:
         """Create the Local MBG connection when LOCAL_MBG names one."""

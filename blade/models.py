@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server_manager_stub.db import Base
-from server_manager_stub.secrets import EncryptedText
+from server_manager_stub.secrets import EncryptedBytes, EncryptedText
 
 from . import choices as c
 
@@ -161,6 +161,99 @@ class MbgConnection(Base):
     def is_usable(self, now: datetime) -> bool:
         """True while verified and not expired."""
         return bool(self.verified and self.expires_at and self.expires_at > now)
+
+
+def _key(length: int) -> String:
+    """A lower-cased shadow of a text column for sorting and prefix search: binary ("C")
+    collation on PostgreSQL so that ranges and ORDER BY use the index the same way as SQLite."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
+USER_SOURCES = (
+    ("manual", "Created here"),
+    ("csv", "CSV import"),
+    ("mbg", "MBG"),
+    ("directory", "User directory"),
+)
+# Text columns that have a lower-cased shadow column `<name>_key`.
+KEYED_COLUMNS = ("first_name", "last_name", "email", "mbg_sip_username", "mcs_username")
+
+
+class DeploymentUser(Base):
+    """A user of the Client Deployment: who they are, their SIP accounts and deployment state."""
+
+    __tablename__ = "cd_user"
+    __table_args__ = (
+        CheckConstraint(c.check("source", USER_SOURCES), name="source"),
+        UniqueConstraint("source_connection_id", "source_record_id"),
+        Index("ix_cd_user_last_name_key_id", "last_name_key", "id"),
+        Index("ix_cd_user_first_name_key_id", "first_name_key", "id"),
+        Index("ix_cd_user_email_key_id", "email_key", "id"),
+        Index("ix_cd_user_mbg_sip_username_key_id", "mbg_sip_username_key", "id"),
+        Index("ix_cd_user_mcs_username_key_id", "mcs_username_key", "id"),
+        Index("ix_cd_user_directory_number_id", "directory_number", "id"),
+        Index("ix_cd_user_profile_id_id", "profile_id", "id"),
+        Index("ix_cd_user_deployed_at_id", "deployed_at", "id"),
+        Index("ix_cd_user_downloaded_at_id", "downloaded_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    profile_id: Mapped[int] = mapped_column(ForeignKey("cd_profile.id", ondelete="RESTRICT"))
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100))
+    directory_number: Mapped[str] = mapped_column(_key(32), default="")
+    email: Mapped[str] = mapped_column(String(320), default="")
+    pbx_sip_host: Mapped[str] = mapped_column(String(253), default="")
+    pbx_sip_username: Mapped[str] = mapped_column(String(64), default="")
+    pbx_sip_password: Mapped[str | None] = mapped_column(EncryptedText)
+    mbg_sip_username: Mapped[str] = mapped_column(String(64), default="")
+    mbg_sip_password: Mapped[str | None] = mapped_column(EncryptedText)
+    mcs_host: Mapped[str] = mapped_column(String(253), default="")
+    mcs_username: Mapped[str] = mapped_column(String(64), default="")
+    mcs_password: Mapped[str | None] = mapped_column(EncryptedText)
+    deployment_pin: Mapped[str | None] = mapped_column(EncryptedText)
+    source: Mapped[str] = mapped_column(String(10), default="manual")
+    source_connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cd_mbg_connection.id", ondelete="SET NULL")
+    )
+    source_record_id: Mapped[str | None] = mapped_column(String(64))
+    deployed_at: Mapped[datetime | None]
+    downloaded_at: Mapped[datetime | None]
+    force_config: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    first_name_key: Mapped[str] = mapped_column(_key(100), default="")
+    last_name_key: Mapped[str] = mapped_column(_key(100), default="")
+    email_key: Mapped[str] = mapped_column(_key(320), default="")
+    mbg_sip_username_key: Mapped[str] = mapped_column(_key(64), default="")
+    mcs_username_key: Mapped[str] = mapped_column(_key(64), default="")
+
+    @property
+    def imported(self) -> bool:
+        """True for users whose data comes from a source they are synchronised with."""
+        return self.source in ("mbg", "directory")
+
+
+class ImportResult(Base):
+    """The outcome of a CSV import, kept a day for its result page and rejected-rows download."""
+
+    __tablename__ = "cd_import_result"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(255))
+    summary: Mapped[str] = mapped_column(Text)  # JSON: counts, options, problems
+    # The rejected rows may hold passwords the administrator uploaded: encrypted like them.
+    rejected_csv: Mapped[bytes | None] = mapped_column(EncryptedBytes)
+
+
+def with_keys(values: dict) -> dict:
+    """Column values plus the lower-cased shadow columns of those that have one."""
+    for name in KEYED_COLUMNS:
+        if name in values:
+            values[f"{name}_key"] = (values[name] or "").lower()
+    return values
 
 
 # Settings of a new profile and of the shipped Default profile (SPEC R-P2).

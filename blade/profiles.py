@@ -10,16 +10,11 @@ from sqlalchemy.orm import Session
 from server_manager_stub import clock
 
 from .models import Profile
+from .users import users_per_profile
 
 
 class ProfileError(ValueError):
     """A profile operation that is refused, with the reason for the administrator."""
-
-
-def users_per_profile(s: Session) -> dict[int, int]:
-    """How many deployment users each profile has (profile id -> count)."""
-    # Deployment users arrive with the Users tab; until then no profile is in use.
-    return {}
 
 
 def list_profiles(s: Session) -> list[Profile]:

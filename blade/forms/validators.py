@@ -175,15 +175,16 @@ class _Host:
         value = (field.data or "").strip()
         if not value:
             return
-        if not is_ip(value) and re.search(r"\s|/|:\d|@", value):
-            raise ValidationError(
-                self.message
-                or "Enter a host name only: no spaces, scheme, port, path or user name."
-            )
-        problem = self.check(value)
+        problem = self.problem(value)
         if problem:
             raise ValidationError(self.message or problem)
         field.data = value.lower()
+
+    def problem(self, value: str) -> str | None:
+        """Why `value` is not acceptable, or None."""
+        if not is_ip(value) and re.search(r"\s|/|:\d|@", value):
+            return "Enter a host name only: no spaces, scheme, port, path or user name."
+        return self.check(value)
 
     def check(self, value: str) -> str | None:  # pragma: no cover - overridden
         raise NotImplementedError

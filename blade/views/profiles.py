@@ -18,8 +18,8 @@ from ..profiles import (
     delete_profile,
     list_profiles,
     update_profile,
-    users_per_profile,
 )
+from ..users import users_per_profile
 from . import bp
 
 

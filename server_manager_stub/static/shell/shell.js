@@ -68,3 +68,45 @@ if (document.querySelector("[data-close-popup]") && window.opener && !window.ope
   window.opener.location.reload();
   setTimeout(() => window.close(), 1500);
 }
+
+// Selections in long lists: tick the page, or every matching row on every page ("select all").
+// With select-all on, unticking a row records it as an exclusion (sent as "excluded" ids).
+document.querySelectorAll("form[data-select-all-form]").forEach((form) => {
+  const all = form.querySelector("[data-select-all]");
+  const pageBox = form.querySelector("[data-select-page]");
+  const rows = [...form.querySelectorAll("input[data-row]")];
+  const count = form.querySelector("[data-selection-count]");
+  const excludedName = (row) => row.dataset.excludedName || "excluded";
+  const sync = () => {
+    form.querySelectorAll("input[data-exclusion]").forEach((el) => el.remove());
+    if (all && all.checked) {
+      rows.filter((r) => !r.checked).forEach((r) => {
+        const hidden = document.createElement("input");
+        Object.assign(hidden, { type: "hidden", name: excludedName(r), value: r.value });
+        hidden.dataset.exclusion = "1";
+        form.appendChild(hidden);
+      });
+    }
+    if (count) {
+      const ticked = rows.filter((r) => r.checked).length;
+      count.textContent = all && all.checked ? "All matching rows are selected, except the ones you untick."
+        : ticked ? `${ticked} selected on this page.` : "";
+    }
+  };
+  if (pageBox) pageBox.addEventListener("change", () => { rows.forEach((r) => { r.checked = pageBox.checked; }); sync(); });
+  if (all) all.addEventListener("change", () => { rows.forEach((r) => { r.checked = all.checked; }); if (pageBox) pageBox.checked = all.checked; sync(); });
+  rows.forEach((r) => r.addEventListener("change", sync));
+  // With select-all on, ticked rows are not sent as ids (the filter already covers them).
+  form.addEventListener("submit", () => { if (all && all.checked) rows.forEach((r) => { r.disabled = true; }); sync(); });
+});
+
+// Generate PIN: six digits from the browser's cryptographic random source.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-generate-pin]");
+  if (!button || !window.crypto) return;
+  const target = document.querySelector(button.dataset.generatePin);
+  const digits = new Uint32Array(6);
+  window.crypto.getRandomValues(digits);
+  target.value = [...digits].map((d) => d % 10).join("");
+  target.type = "text";
+});
