@@ -23,6 +23,10 @@ $(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
 # The MBG stand-in plays the local MBG; its private CA is trusted for MBG connections only.
 run: export LOCAL_MBG ?= 127.0.0.1:5443
 run: export MBG_CA_BUNDLE ?= $(CURDIR)/instance/peers/mbg/tls/ca.pem
+# Deployment links point at this local server (plain http on PORT) unless told otherwise.
+run: export SERVER_FQDN ?= localhost
+run: export DEPLOY_LINK_SCHEME ?= http
+run: export DEPLOY_LINK_PORT ?= $(or $(PORT),5000)
 run: $(VENV)/.installed-run
 	$(BIN)/server-manager init
 	exec $(BIN)/server-manager run --local-mbg

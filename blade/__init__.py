@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Blueprint, Flask
 from sqlalchemy.orm import Session
 
 from server_manager_stub.blades import Blade, MenuItem, ScheduledCheck
-from server_manager_stub.config import Setting, number, text
+from server_manager_stub.config import ConfigError, Setting, number, text
 
 TITLE = "Client Deployment"
+
+
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        if not raw.strip().isdigit() or not low <= int(raw) <= high:
+            raise ConfigError(f"must be a whole number from {low} to {high}, got {raw!r}")
+        return int(raw)
+
+    return parse
+
+
+def _scheme(raw: str) -> str:
+    if raw.strip() not in ("https", "http"):
+        raise ConfigError(f"must be https or http, got {raw!r}")
+    return raw.strip()
 
 
 class ClientDeploymentBlade(Blade):
@@ -57,16 +73,48 @@ class ClientDeploymentBlade(Blade):
                 "Host[:port] of the local MBG; `server-manager init` creates a 'Local MBG' "
                 "connection for it once. `make run` points it at the MBG stand-in.",
             ),
+            Setting(
+                "DEPLOY_LINK_SCHEME",
+                _scheme,
+                "https",
+                "Scheme of deployment links: https (`make run` uses http for its local server).",
+            ),
+            Setting(
+                "DEPLOY_LINK_PORT",
+                _whole(0, 65535),
+                0,
+                "Port in deployment links; 0 (default) leaves it out (443 for https).",
+            ),
+            Setting(
+                "DEPLOY_DOWNLOADS",
+                _whole(1, 100),
+                3,
+                "How many times a deployment's configuration can be downloaded.",
+            ),
+            Setting(
+                "DEPLOY_DAYS",
+                _whole(1, 365),
+                42,
+                "Days a deployment stays valid; then its data is deleted (6 weeks).",
+            ),
+            Setting(
+                "DEPLOY_PIN_TRIES",
+                _whole(1, 20),
+                5,
+                "Wrong Deployment PINs that lock a deployment (and raise an alarm).",
+            ),
         )
 
     def scheduled_checks(self) -> list[ScheduledCheck]:
-        """MBG authorisation expiry alarms; clean-up of old CSV import results."""
+        """MBG expiry alarms; clean-up of expired deployments and old CSV import results."""
         from .csv_io import purge_results
+        from .deploy import purge_expired
         from .mbg import check_expiry
 
         return [
             ScheduledCheck("mbg_expiry", check_expiry),
             ScheduledCheck("purge_import_results", purge_results, every_seconds=3600),
+            ScheduledCheck("purge_expired_deployments", purge_expired),
         ]
 
     def initialize(self, s: Session, app: Flask) -> list[str]:
@@ -86,5 +134,9 @@ class ClientDeploymentBlade(Blade):
         return Path(__file__).parent / "migrations"
 
     def init_app(self, app: Flask) -> None:
-        """Import the models so the shared metadata knows the blade's tables."""
-        from . import models  # noqa: F401
+        """Import the models (the shared metadata knows the tables); register the e-mail."""
+        from server_manager_stub.outbox import register_renderer
+
+        from . import mail, models  # noqa: F401
+
+        register_renderer(mail.RENDERER, mail.render)

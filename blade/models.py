@@ -222,6 +222,8 @@ class DeploymentUser(Base):
     force_config: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # SHA-256 of the credential the installed client polls with (R-DEP7); outlives deployments.
+    client_credential_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     first_name_key: Mapped[str] = mapped_column(_key(100), default="")
     last_name_key: Mapped[str] = mapped_column(_key(100), default="")
     email_key: Mapped[str] = mapped_column(_key(320), default="")
@@ -232,6 +234,54 @@ class DeploymentUser(Base):
     def imported(self) -> bool:
         """True for users whose data comes from a source they are synchronised with."""
         return self.source in ("mbg", "directory")
+
+
+class Deployment(Base):
+    """The live deployment of a user: link and auth token (hashes only), downloads left, expiry,
+    PIN attempts. Deploying again replaces it, so earlier links stop working (R-DEP1-R-DEP5)."""
+
+    __tablename__ = "cd_deployment"
+    __table_args__ = (CheckConstraint("downloads_left >= 0", name="downloads_left"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("cd_user.id", ondelete="CASCADE"), unique=True)
+    link_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    auth_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    downloads_left: Mapped[int]
+    pin_failures: Mapped[int] = mapped_column(default=0)
+    locked_at: Mapped[datetime | None]
+
+
+DOWNLOAD_OUTCOMES = (
+    ("opened", "Link opened (no download)"),
+    ("downloaded", "Downloaded"),
+    ("pin_required", "PIN asked"),
+    ("pin_wrong", "Wrong PIN"),
+    ("locked", "Refused: locked after wrong PINs"),
+    ("expired", "Refused: expired"),
+    ("used_up", "Refused: no downloads left"),
+    ("invalid", "Refused: unknown token"),
+    ("forced", "Forced configuration"),
+)
+
+
+class DownloadLog(Base):
+    """One attempt to open or redeem a deployment: when, from where, and how it ended."""
+
+    __tablename__ = "cd_download_log"
+    __table_args__ = (
+        CheckConstraint(c.check("outcome", DOWNLOAD_OUTCOMES), name="outcome"),
+        Index("ix_cd_download_log_user_id_at", "user_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("cd_user.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(index=True)
+    remote_addr: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    outcome: Mapped[str] = mapped_column(String(16))
 
 
 class ImportResult(Base):

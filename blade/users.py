@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy import Select, and_, delete, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from server_manager_stub import clock
@@ -114,7 +114,14 @@ def list_page(s: Session, args: ListArgs) -> UserPage:
     total = s.scalar(select(func.count()).select_from(base.with_only_columns(U.id).subquery())) or 0
     pages = max(1, -(-total // args.size))
     args.page = min(args.page, pages)
-    query = ordered(base, args.sort, args.desc).limit(args.size).offset((args.page - 1) * args.size)
+    # LIMIT/OFFSET as literals: with bound parameters SQLite 3.40 walks the sort index through
+    # every row testing the search (170 ms on 100k users) instead of using the search indexes.
+    offset = (args.page - 1) * args.size
+    query = (
+        ordered(base, args.sort, args.desc)
+        .limit(literal(args.size, literal_execute=True))
+        .offset(literal(offset, literal_execute=True))
+    )
     users = list(s.scalars(query))
     profiles = dict(s.execute(select(Profile.id, Profile.name)).all())
     return UserPage(users, total, args, profiles)
@@ -168,7 +175,14 @@ def iter_selected(
     """The selected users in batches of `batch`, in id order (memory stays flat)."""
     last = 0
     while True:
-        ids = list(s.scalars(selection.query().where(U.id > last).order_by(U.id).limit(batch)))
+        ids = list(
+            s.scalars(
+                selection.query()
+                .where(U.id > last)
+                .order_by(U.id)
+                .limit(literal(batch, literal_execute=True))
+            )
+        )
         if not ids:
             return
         yield list(s.scalars(select(U).where(U.id.in_(ids)).order_by(U.id)))
@@ -179,7 +193,9 @@ def delete_selected(s: Session, selection: Selection) -> int:
     """Delete the selected users (and, through the database, what was deployed for them)."""
     deleted = 0
     while True:
-        ids = list(s.scalars(selection.query().order_by(U.id).limit(5000)))
+        ids = list(
+            s.scalars(selection.query().order_by(U.id).limit(literal(5000, literal_execute=True)))
+        )
         if not ids:
             return deleted
         deleted += s.execute(delete(U).where(U.id.in_(ids))).rowcount

@@ -20,10 +20,12 @@ from .blades import Blade, MenuItem, ScheduledCheck, discover, menu_sections
 from .migrate import schema_problem
 from .validators import wrapper_attrs
 
-__all__ = ["Blade", "MenuItem", "ScheduledCheck", "create_app", "scheduler"]
+__all__ = ["Blade", "MenuItem", "ScheduledCheck", "create_app", "csrf_exempt", "scheduler"]
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
+# For public endpoints called by programs (no browser session, no CSRF token to send).
+csrf_exempt = csrf.exempt
 
 SHELL_MENU = [
     MenuItem("Event Viewer", "events.index", "Administration"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -254,6 +255,24 @@ def run(
             child.wait(10)
 
 
+# Deployment links carry their token in the path: it never reaches the access log.
+_TOKEN_IN_PATH = re.compile(r"(/client-deployment/d/)[^/\s?]+")
+
+
+def _masking_logger() -> type:
+    from gunicorn.glogging import Logger
+
+    class MaskingLogger(Logger):
+        def atoms(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
+            atoms = super().atoms(resp, req, environ, request_time)
+            for key in ("U", "r"):
+                if key in atoms:
+                    atoms[key] = _TOKEN_IN_PATH.sub(r"\1…", atoms[key])
+            return atoms
+
+    return MaskingLogger
+
+
 def _serve(host: str, port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -266,6 +285,7 @@ def _serve(host: str, port: int, workers: int) -> None:
             self.cfg.set("accesslog", "-")
             # Never log query strings: links carry tokens (FACTS.md).
             self.cfg.set("access_log_format", '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms')
+            self.cfg.set("logger_class", _masking_logger())
 
         def load(self):
             from . import create_app
@@ -329,6 +349,75 @@ def peer_mbg(
         pass
     finally:
         standin.stop()
+
+
+@peer.command("client")
+@click.option("--link", help="The deployment link from the e-mail.")
+@click.option("--authtoken", help="The auth token from the e-mail (needs --server).")
+@click.option("--server", help="Base URL of the server, for --authtoken (https://host[:port]).")
+@click.option("--pin", help="The Deployment PIN (asked for when needed and not given).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default="micollab-configuration.json",
+    show_default=True,
+    help="Where to keep the configuration.",
+)
+@click.option(
+    "--poll",
+    "poll_only",
+    is_flag=True,
+    help="Do not redeem: poll with the configuration in --out for a forced one.",
+)
+@click.option("--cafile", help="CA file to trust for the server's certificate.")
+@click.option("--insecure", is_flag=True, help="Do not verify the server's certificate (lab).")
+def peer_client(
+    link: str | None,
+    authtoken: str | None,
+    server: str | None,
+    pin: str | None,
+    out: str,
+    poll_only: bool,
+    cafile: str | None,
+    insecure: bool,
+) -> None:
+    """A stand-in mobile client: redeem a link or auth token, or poll for forced configuration."""
+    import json
+
+    from .peers.client import ClientError, MobileClient
+
+    client = MobileClient(cafile=cafile, insecure=insecure)
+    path = Path(out)
+
+    def ask(message: str) -> str | None:
+        return click.prompt(message + " PIN", hide_input=True, default="", show_default=False)
+
+    try:
+        if poll_only:
+            client.config = json.loads(path.read_text())
+            if client.poll():
+                client.save(path)
+                click.echo(f"A forced configuration was waiting; saved it to {path}.")
+            else:
+                click.echo("No forced configuration is waiting.")
+            return
+        if link:
+            config = client.open_link(link, pin, ask)
+        elif authtoken and server:
+            config = client.enter_auth_token(server, authtoken, pin, ask)
+        else:
+            raise click.UsageError("Give --link, or --authtoken with --server (or --poll).")
+    except ClientError as exc:
+        raise click.ClickException(f"The server refused: {exc.message}") from None
+    except OSError as exc:
+        raise click.ClickException(f"Could not reach the server: {exc}") from None
+    client.save(path)
+    user = config["user"]
+    click.echo(
+        f"Configuration of {user['first_name']} {user['last_name']} "
+        f"({user['directory_number']}) saved to {path}; "
+        f"{config['deployment']['downloads_left']} download(s) left."
+    )
 
 
 @peer.command("smtp")

@@ -104,13 +104,19 @@ class _SessionProxy:
 session: Session = _SessionProxy()  # type: ignore[assignment]
 
 
+def keep_changes_on_refusal() -> None:
+    """Commit this request's changes even though it answers 4xx (a counted failed attempt)."""
+    g.sm_commit_on_4xx = True
+
+
 def _commit_if_ok(response: Any) -> Any:
     """Commit once when the request ends well; a 4xx/5xx answer rolls everything back."""
     s = g.pop("sm_session", None)
     if s is None:
         return response
+    keep = g.pop("sm_commit_on_4xx", False) and response.status_code < 500
     try:
-        if response.status_code < 400:
+        if response.status_code < 400 or keep:
             s.commit()
         else:
             s.rollback()

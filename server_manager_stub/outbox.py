@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import smtplib
 import ssl
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -25,6 +27,7 @@ from sqlalchemy import (
     and_,
     delete,
     func,
+    insert,
     or_,
     select,
     update,
@@ -56,8 +59,11 @@ class OutboxMessage(Base):
     source: Mapped[str] = mapped_column(String(64))
     recipients: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text)
-    text_body: Mapped[str] = mapped_column(EncryptedText)
+    # Empty until rendered when a renderer makes the message (the worker does it, late).
+    text_body: Mapped[str | None] = mapped_column(EncryptedText)
     html_body: Mapped[str | None] = mapped_column(EncryptedText)
+    renderer: Mapped[str | None] = mapped_column(String(64))
+    render_args: Mapped[str | None] = mapped_column(EncryptedText)  # JSON
     status: Mapped[str] = mapped_column(String(10), default="queued")
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime]
@@ -96,6 +102,88 @@ class OutboxPart(Base):
     data: Mapped[bytes] = mapped_column(EncryptedBytes)
 
     message: Mapped[OutboxMessage] = relationship(back_populates="parts")
+
+
+@dataclass
+class Rendered:
+    """What a renderer makes of its arguments."""
+
+    subject: str
+    text: str
+    html: str | None = None
+    inline: list[Part] = field(default_factory=list)
+
+
+Renderer = Callable[[dict[str, Any], Flask], Rendered]
+_renderers: dict[str, Renderer] = {}
+
+
+def register_renderer(name: str, renderer: Renderer) -> None:
+    """Let a blade render its messages in the worker (expensive parts such as QR codes)."""
+    _renderers[name] = renderer
+
+
+def render_now(message: OutboxMessage, app: Flask) -> None:
+    """Fill in a message that a renderer makes, and forget the arguments it was made from."""
+    if message.renderer is None or message.text_body is not None:
+        return
+    renderer = _renderers.get(message.renderer)
+    if renderer is None:
+        raise ValueError(f"no renderer named {message.renderer!r} is installed")
+    rendered = renderer(json.loads(message.render_args or "{}"), app)
+    message.subject = rendered.subject
+    message.text_body = rendered.text
+    message.html_body = rendered.html
+    for p in rendered.inline:
+        message.parts.append(
+            OutboxPart(
+                kind="inline",
+                cid=p.cid,
+                filename=p.filename,
+                content_type=p.content_type,
+                data=p.data,
+            )
+        )
+    message.render_args = None
+
+
+def enqueue_rendered_later(
+    s: Session,
+    rows: list[dict[str, Any]],
+    *,
+    renderer: str,
+    source: str,
+    now: datetime | None = None,
+) -> int:
+    """Queue many messages at once, each rendered by the worker from its own arguments.
+
+    Each row: {"to": [...], "subject": str (shown until rendered), "args": dict}. One
+    executemany for all of them: deploying thousands of users writes thousands of rows.
+    """
+    now = now or clock.now()
+    values = [
+        {
+            "created_at": now,
+            "source": source,
+            "recipients": "\n".join(r["to"]),
+            "subject": r["subject"],
+            "text_body": None,
+            "html_body": None,
+            "renderer": renderer,
+            "render_args": json.dumps(r["args"]),
+            "status": "queued",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "lease_until": None,
+            "claimed_by": None,
+            "last_error": None,
+            "sent_at": None,
+        }
+        for r in rows
+    ]
+    if values:
+        s.execute(insert(OutboxMessage.__table__), values)
+    return len(values)
 
 
 @dataclass
@@ -357,6 +445,12 @@ def _deliver_one(
         if message is None or message.status != "sending" or message.claimed_by != worker:
             return  # deleted, or taken over after our lease ran out
         result.ids.append(message_id)
+        try:
+            render_now(message, app)
+        except Exception as exc:  # a renderer bug must not stop the other messages
+            log.exception("outbox message %s could not be rendered", message.id)
+            _failed_attempt(message, f"The message could not be composed: {exc}", cfg, result)
+            return
         if server is None:
             message.status = "kept"
             message.lease_until = None
@@ -365,29 +459,31 @@ def _deliver_one(
         try:
             server.send(build_email(message, cfg["MAIL_FROM"]))
         except (smtplib.SMTPException, OSError, ValueError) as exc:
-            message.last_error = _describe(exc)
-            message.lease_until = None
-            if message.attempts >= cfg["MAIL_MAX_ATTEMPTS"]:
-                message.status = "failed"
-                result.failed += 1
-                log.error("outbox message %s failed for good: %s", message.id, message.last_error)
-            else:
-                message.status = "queued"
-                delay = cfg["MAIL_RETRY_SECONDS"] * 2 ** (message.attempts - 1)
-                message.next_attempt_at = clock.now() + timedelta(seconds=delay)
-                result.retried += 1
-                log.warning(
-                    "outbox message %s not delivered (attempt %s): %s",
-                    message.id,
-                    message.attempts,
-                    message.last_error,
-                )
+            _failed_attempt(message, _describe(exc), cfg, result)
             return
         message.status = "sent"
         message.sent_at = clock.now()
         message.lease_until = None
         message.last_error = None
         result.sent += 1
+
+
+def _failed_attempt(message: OutboxMessage, error: str, cfg: Any, result: BatchResult) -> None:
+    """Retry later with back-off, or mark failed after the last attempt."""
+    message.last_error = error
+    message.lease_until = None
+    if message.attempts >= cfg["MAIL_MAX_ATTEMPTS"]:
+        message.status = "failed"
+        result.failed += 1
+        log.error("outbox message %s failed for good: %s", message.id, error)
+    else:
+        message.status = "queued"
+        delay = cfg["MAIL_RETRY_SECONDS"] * 2 ** (message.attempts - 1)
+        message.next_attempt_at = clock.now() + timedelta(seconds=delay)
+        result.retried += 1
+        log.warning(
+            "outbox message %s not delivered (attempt %s): %s", message.id, message.attempts, error
+        )
 
 
 def _describe(exc: BaseException) -> str:

@@ -178,3 +178,22 @@ def operator(app, admin, make_admin) -> FlaskClient:
     c = app.test_client()
     assert login(c, "operator").status_code == 303
     return c
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served over real HTTP on 127.0.0.1 (threaded), for clients that need sockets."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from server_manager_stub.peers import free_port
+
+    port = free_port()
+    app.config.update(SERVER_FQDN="127.0.0.1", DEPLOY_LINK_SCHEME="http", DEPLOY_LINK_PORT=port)
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    server.server_close()

@@ -12,7 +12,18 @@ from server_manager_stub.events import Alarm
 from server_manager_stub.options import Option
 
 # Endpoints reachable without logging in; everything else must send the visitor to login.
-PUBLIC_ENDPOINTS = {"auth.login", "healthz", "static", "client_deployment.static"}
+PUBLIC_ENDPOINTS = {
+    "auth.login",
+    "healthz",
+    "static",
+    "client_deployment.static",
+    # What mobile clients and users reach with a deployment link, auth token or credential.
+    "client_deployment.link_page",
+    "client_deployment.link_download",
+    "client_deployment.api_redeem",
+    "client_deployment.api_client_status",
+    "client_deployment.api_client_config",
+}
 
 
 def _sample_url(app, rule) -> str:

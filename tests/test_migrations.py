@@ -64,8 +64,25 @@ def test_upgrading_a_database_with_data_keeps_every_row(config, empty_database_u
     from sqlalchemy import text
 
     app = create_app({**config, "DATABASE_URL": empty_database_url, "SM_SKIP_SCHEMA_CHECK": True})
-    migrate.upgrade(app, "shell@head")
+    migrate.upgrade(app, "shell_0001")
     migrate.upgrade(app, "blade_0002")
+    # An outbox message with a part (a child row with ON DELETE CASCADE) before shell_0002
+    # rebuilds the outbox table.
+    with db.get_db(app).engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO shell_outbox (id, created_at, source, recipients, subject, "
+                "text_body, status, attempts, next_attempt_at) VALUES (1, CURRENT_TIMESTAMP, "
+                "'t', 'a@b.c', 's', 'x', 'queued', 0, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO shell_outbox_part (message_id, kind, cid, filename, content_type, "
+                "data) VALUES (1, 'inline', 'qr', 'qr.png', 'image/png', :d)"
+            ),
+            {"d": b"png"},
+        )
     engine = db.get_db(app).engine
     with engine.connect() as conn:
         columns = [c["name"] for c in inspect(conn).get_columns("cd_profile")]
@@ -84,4 +101,7 @@ def test_upgrading_a_database_with_data_keeps_every_row(config, empty_database_u
     with engine.connect() as conn:
         names = conn.execute(text("SELECT name FROM cd_profile ORDER BY id")).scalars().all()
     assert names == ["Default", "Second"]
+    with engine.connect() as conn:
+        parts = conn.execute(text("SELECT count(*) FROM shell_outbox_part")).scalar()
+    assert parts == 1
     engine.dispose()

@@ -6,9 +6,10 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
-from wtforms import StringField
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms import StringField, TextAreaField, URLField
+from wtforms.validators import URL, DataRequired, Length, Optional, Regexp, ValidationError
 
+from .. import mail
 from ..mbg import name_taken
 from .validators import HostWithPort
 
@@ -57,3 +58,46 @@ class VerifierForm(FlaskForm):
         ],
         description="Shown on the MBG's Web Services page after you approve the request.",
     )
+
+
+class EmailTemplateForm(FlaskForm):
+    """The deployment e-mail's subject and body, and the store links it can name."""
+
+    subject = StringField(
+        "E-mail subject line",
+        validators=[Length(max=255, message="A subject has at most 255 characters.")],
+        description="Empty: the built-in subject. Placeholders: first name, last name, number.",
+    )
+    body = TextAreaField(
+        "E-mail body",
+        validators=[Length(max=20000, message="The body has at most 20,000 characters.")],
+        description="Empty: the built-in text. It must contain the link, the auth token and the "
+        "QR code placeholders. Text is sent as written; user values are escaped.",
+    )
+
+    def validate(self, extra_validators: object = None) -> bool:
+        """Field limits, then the placeholder rules of R-DEP8."""
+        ok = super().validate(extra_validators)
+        found = mail.problems(self.subject.data or "", self.body.data or "")
+        self.subject.errors = list(self.subject.errors) + found["subject"]
+        self.body.errors = list(self.body.errors) + found["body"]
+        return ok and not found["subject"] and not found["body"]
+
+
+def _link_field(key: str) -> URLField:
+    label, default = mail.STORE_LINKS[key]
+    return URLField(
+        label,
+        default=default,
+        validators=[
+            Optional(),
+            Length(max=500, message="A link has at most 500 characters."),
+            Regexp(r"^https?://", message="Enter a web address starting with https://."),
+            URL(require_tld=True, message="Enter a web address starting with https://."),
+        ],
+        description=f"[#####{key}#####]",
+    )
+
+
+for _key in mail.STORE_LINKS:
+    setattr(EmailTemplateForm, f"link_{_key}", _link_field(_key))

@@ -11,4 +11,4 @@ bp = Blueprint(
     static_url_path="/static",
 )
 
-from . import configuration, diagnostics, profiles, users  # noqa: E402, F401
+from . import configuration, diagnostics, profiles, public, users  # noqa: E402, F401

@@ -8,8 +8,8 @@ from server_manager_stub import clock
 from server_manager_stub.auth import primary_admin_required
 from server_manager_stub.db import get_session
 
-from .. import mbg
-from ..forms.configuration import MbgConnectionForm, VerifierForm
+from .. import mail, mbg
+from ..forms.configuration import EmailTemplateForm, MbgConnectionForm, VerifierForm
 from ..mbg_client import MbgError
 from ..models import MbgConnection
 from . import bp
@@ -138,3 +138,73 @@ def mbg_delete(connection_id: int):
         return redirect(url_for(".mbg_show", connection_id=connection.id), 303)
     flash(f"Connection {connection.name!r} deleted.", "success")
     return redirect(url_for(".configuration"), 303)
+
+
+# --- Mobile Client deployment e-mail --------------------------------------------------------
+
+SAMPLE = {
+    "first_name": "Anna",
+    "last_name": "Becker <Sales>",
+    "dn": "4041",
+    "link": "https://deploy.example.com/client-deployment/d/SAMPLE-LINK-TOKEN",
+    "auth_token": "7KQ2M-X9D4T",
+}
+
+
+def _preview(form: EmailTemplateForm) -> dict:
+    """The e-mail for a sample user, with its QR code inline (a data: URI)."""
+    import base64
+
+    template = mail.Template(
+        form.subject.data or mail.DEFAULT_SUBJECT, form.body.data or mail.DEFAULT_BODY, _links(form)
+    )
+    rendered = mail.render(mail.render_args(template, **SAMPLE))
+    qr = base64.b64encode(rendered.inline[0].data).decode()
+    html = rendered.html.replace('src="cid:qrcode"', f'src="data:image/png;base64,{qr}"')
+    body = html.split("<body", 1)[1].split(">", 1)[1].rsplit("</body>", 1)[0]
+    return {"subject": rendered.subject, "html": body, "text": rendered.text}
+
+
+def _links(form: EmailTemplateForm) -> dict[str, str]:
+    return {
+        key: form[f"link_{key}"].data or default for key, (_, default) in mail.STORE_LINKS.items()
+    }
+
+
+@bp.route("/configuration/email", methods=["GET", "POST"])
+def email_template():
+    """Mobile Client deployment e-mail: subject, body, store links; preview; default text."""
+    from markupsafe import Markup
+
+    s = get_session()
+    current = mail.current(s)
+    data = None
+    if request.method == "GET":
+        data = {
+            "subject": current.subject,
+            "body": current.body,
+            **{f"link_{k}": v for k, v in current.links.items()},
+        }
+    form = EmailTemplateForm(data=data)
+    preview = None
+    if request.method == "POST" and request.form.get("load_default"):
+        # Fills the editor only; nothing is saved (CSRF was checked for every POST already).
+        form.subject.data, form.body.data = mail.DEFAULT_SUBJECT, mail.DEFAULT_BODY
+        flash("The default text is loaded into the editor; Save to use it.", "info")
+    elif form.validate_on_submit():
+        if request.form.get("preview"):
+            preview = _preview(form)
+        else:
+            mail.save(s, form.subject.data or "", form.body.data or "", _links(form))
+            flash("The deployment e-mail is saved; deployments from now on use it.", "success")
+            return redirect(url_for(".email_template"), 303)
+    if preview:
+        # Composed by mail.render, which escapes the template text and every user value.
+        preview["html"] = Markup(preview["html"])  # noqa: S704
+    return render_template(
+        "blade/email_template.html",
+        form=form,
+        preview=preview,
+        subject_placeholders=mail.SUBJECT_PLACEHOLDERS,
+        body_placeholders=mail.BODY_PLACEHOLDERS,
+    ), 422 if form.errors else 200

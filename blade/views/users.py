@@ -22,11 +22,11 @@ from sqlalchemy import select
 from server_manager_stub import clock
 from server_manager_stub.db import get_session
 
-from .. import csv_io, mbg, sources
+from .. import csv_io, deploy, mbg, sources
 from ..forms.users import UserForm, number_warning
 from ..forms.users_bulk import CsvImportForm, RecordImportForm
 from ..mbg_client import MbgError
-from ..models import DeploymentUser, ImportResult, MbgConnection, Profile
+from ..models import DOWNLOAD_OUTCOMES, DeploymentUser, ImportResult, MbgConnection, Profile
 from ..profiles import list_profiles
 from ..users import (
     PAGE_SIZES,
@@ -44,7 +44,20 @@ from ..users import (
 )
 from . import bp
 
-ACTIONS = {"sync": "Sync data", "export": "Export (CSV)", "delete": "Delete"}
+ACTIONS = {
+    "sync": "Sync data",
+    "auto_deploy": "Auto deploy",
+    "deploy": "Deploy",
+    "force_config": "Set Force Config",
+    "export": "Export (CSV)",
+    "delete": "Delete",
+}
+DONE_LABELS = {
+    "sync": "updated from their source",
+    "deploy": "deployed (e-mail queued)",
+    "auto_deploy": "deployed or marked for a forced configuration",
+    "force_config": "marked: their client downloads its configuration at its next check",
+}
 
 
 def _profile_choices(s) -> list[tuple[int, str]]:
@@ -101,13 +114,21 @@ def users_action():
         flash(f"Deleted {deleted} user(s) and what was deployed for them.", "success")
         return redirect(back, 303)
     outcome = sources.Outcome()
+    work = {
+        "sync": lambda users: sources.sync_users(s, users, current_app.config, outcome),
+        "deploy": lambda users: deploy.deploy_users(s, users, current_app.config, outcome),
+        "auto_deploy": lambda users: deploy.auto_deploy(s, users, current_app.config, outcome),
+        "force_config": lambda users: deploy.set_force_config(s, users, outcome),
+    }[action]
     for users in iter_selected(s, selection, batch=2000):
-        sources.sync_users(s, users, current_app.config, outcome)
+        work(users)
+        s.flush()  # write what the batch changed before letting go of its objects
+        s.expunge_all()  # loaded users are not kept: memory stays flat on large selections
     return render_template(
         "blade/users_outcome.html",
-        title="Sync data",
+        title=ACTIONS[action],
         outcome=outcome,
-        done_label="updated from their source",
+        done_label=DONE_LABELS[action],
         skipped_label="not imported from a source (nothing to synchronise)",
     )
 
@@ -216,7 +237,11 @@ def user_edit(user_id: int):
                 flash(warning, "warning")
         return redirect(url_for(".user_edit", user_id=user.id), 303)
     return render_template(
-        "blade/user_form.html", form=form, user=user, hosts=_profile_hosts(s, form.profile_id.data)
+        "blade/user_form.html",
+        form=form,
+        user=user,
+        hosts=_profile_hosts(s, form.profile_id.data),
+        **_deployment_context(s, user),
     ), 422 if form.errors else 200
 
 
@@ -233,7 +258,19 @@ def _read_only(s, user: DeploymentUser, status: int = 200, error: str | None = N
         error=error,
         form=FlaskForm(),
         hosts=_profile_hosts(s, user.profile_id),
+        **_deployment_context(s, user),
     ), status
+
+
+def _deployment_context(s, user: DeploymentUser) -> dict:
+    """The user's deployment and download log, for the user's page."""
+    deployment, log = deploy.deployment_status(s, user.id)
+    return {
+        "deployment": deployment,
+        "log": log,
+        "outcomes": dict(DOWNLOAD_OUTCOMES),
+        "now": clock.now(),
+    }
 
 
 @bp.post("/users/<int:user_id>/pin")
@@ -294,11 +331,22 @@ def users_import():
             except MbgError as exc:
                 flash(str(exc), "error")
             else:
+                title, label = "Import Users", "imported"
+                if request.form.get("and_deploy") == "1" and outcome.user_ids:
+                    imported = list(
+                        s.scalars(
+                            select(DeploymentUser).where(DeploymentUser.id.in_(outcome.user_ids))
+                        )
+                    )
+                    deployed = deploy.deploy_users(s, imported, current_app.config)
+                    outcome.failures.extend(deployed.failures)
+                    title = "Import and Deploy"
+                    label = f"imported, {deployed.done} of them deployed (e-mail queued)"
                 return render_template(
                     "blade/users_outcome.html",
-                    title="Import Users",
+                    title=title,
                     outcome=outcome,
-                    done_label="imported",
+                    done_label=label,
                     skipped_label="already imported (not duplicated)",
                 )
     records, total, error = [], 0, None

@@ -110,3 +110,15 @@ document.addEventListener("click", (event) => {
   target.value = [...digits].map((d) => d % 10).join("");
   target.type = "text";
 });
+
+// Placeholder buttons insert their text at the cursor of the field they belong to.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-insert]");
+  if (!button) return;
+  const field = document.querySelector(button.closest("[data-insert-into]").dataset.insertInto);
+  const start = field.selectionStart ?? field.value.length;
+  const end = field.selectionEnd ?? field.value.length;
+  field.value = field.value.slice(0, start) + button.dataset.insert + field.value.slice(end);
+  field.focus();
+  field.selectionStart = field.selectionEnd = start + button.dataset.insert.length;
+});
