@@ -12,13 +12,13 @@ from datetime import timedelta
 
 import jsonschema
 import pytest
+from factories import make_users, user
+from helpers import csrf_token, submit
 from sqlalchemy import select, update
 
 from blade.client_config import schema
 from blade.deploy import digest
 from blade.models import Deployment, DeploymentUser, DownloadLog, Profile
-from factories import make_users, user
-from helpers import csrf_token, submit
 from server_manager_stub import db
 from server_manager_stub.events import Alarm
 from server_manager_stub.outbox import OutboxMessage, deliver_batch

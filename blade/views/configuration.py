@@ -23,8 +23,14 @@ def _callback_url() -> str:
 def configuration():
     """The Configuration tab."""
     s = get_session()
+    template = mail.current(s)
+    customised = template.body != mail.DEFAULT_BODY or template.subject != mail.DEFAULT_SUBJECT
     return render_template(
-        "blade/configuration.html", connections=mbg.list_connections(s), now=clock.now()
+        "blade/configuration.html",
+        connections=mbg.list_connections(s),
+        now=clock.now(),
+        template=template,
+        customised=customised,
     )
 
 
