@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test test-postgres lint format bench e2e clean
+.PHONY: run test test-postgres lint format bench clean zbar
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,12 +31,17 @@ run: $(VENV)/.installed-run
 	$(BIN)/server-manager init
 	exec $(BIN)/server-manager run --local-mbg
 
+# Tests read QR codes back with a real decoder: Debian's zbar-tools.
+zbar:
+	@command -v zbarimg >/dev/null || { echo "Installing zbar-tools (QR decoder for the tests)"; \
+		$$(command -v sudo) apt-get install -y -q zbar-tools >/dev/null; }
+
 ## test: the whole suite (SQLite unless DATABASE_URL says otherwise)
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test zbar
 	$(BIN)/pytest -q
 
 ## test-postgres: the suite against the local PostgreSQL
-test-postgres: $(VENV)/.installed-test
+test-postgres: $(VENV)/.installed-test zbar
 	DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test $(BIN)/pytest -q
 
 lint: $(VENV)/.installed-test

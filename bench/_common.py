@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import random
 import shutil
 import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.fernet import Fernet
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 # `python bench/x.py` puts bench/ first on sys.path; the project itself must import too.
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +23,9 @@ from server_manager_stub import create_app, db, migrate  # noqa: E402
 
 # One key for every app of the process (the key ring is process-wide).
 SECRET_KEY = Fernet.generate_key().decode()
+# Public name in deployment links: https://<this>/client-deployment/d/<43-char token> is 93
+# characters, about what a real server's links are.
+SERVER_FQDN = "servermgr.example.com"
 ADMIN_PASSWORD = "correct horse battery staple"  # noqa: S105 (a throw-away benchmark database)
 
 
@@ -32,6 +38,7 @@ def app_config(workdir: Path, db_path: Path, **extra) -> dict:
     """Settings of an app on the SQLite file `db_path`."""
     return {
         "DATABASE_URL": f"sqlite:///{db_path}",
+        "SERVER_FQDN": SERVER_FQDN,
         "SM_INSTANCE_DIR": str(workdir / f"instance-{db_path.stem}"),
         "SECRET_KEY": "bench-secret-key",
         "SM_SECRET_KEYS": [SECRET_KEY],
@@ -58,9 +65,9 @@ def fresh_database(template: Path, path: Path) -> Path:
     return path
 
 
-def open_app(workdir: Path, db_path: Path) -> Flask:
-    """The app on `db_path`."""
-    return create_app(app_config(workdir, db_path))
+def open_app(workdir: Path, db_path: Path, **extra) -> Flask:
+    """The app on `db_path` (`extra`: more settings)."""
+    return create_app(app_config(workdir, db_path, **extra))
 
 
 def close_app(app: Flask) -> None:
@@ -104,3 +111,63 @@ Matthew Betty Anthony Margaret Mark Sandra Donald Ashley Steven Kimberly Paul Em
 Donna Joshua Michelle Kenneth Carol Kevin Amanda Brian Dorothy George Melissa Timothy
 Deborah
 """.split()  # noqa: SIM905 (reads as a list of names)
+
+
+def user_rows(count: int, profile_id: int, seed: int = 7) -> Iterator[dict]:
+    """`count` users as column dicts (every NOT NULL column, shadow *_key columns lower-cased).
+    Each has its own e-mail address."""
+    rnd = random.Random(seed)
+    now = datetime.now(UTC)
+    for i in range(count):
+        first = rnd.choice(FIRST_NAMES)
+        last = f"{rnd.choice(SURNAMES)}{rnd.randrange(100)}"
+        email = f"{first.lower()}.{last.lower()}.{i}@example.com"
+        mbg, mcs = f"tw{500000 + i}", f"{first[0].lower()}{last.lower()}x{i}"
+        yield {
+            "profile_id": profile_id,
+            "first_name": first,
+            "last_name": last,
+            "directory_number": str(500000 + rnd.randrange(10**6)),
+            "email": email,
+            "pbx_sip_host": "pbx.example.com",
+            "pbx_sip_username": str(500000 + i),
+            "mbg_sip_username": mbg,
+            "mcs_host": "",
+            "mcs_username": mcs,
+            "source": "manual",
+            "force_config": False,
+            "created_at": now,
+            "updated_at": now,
+            "first_name_key": first.lower(),
+            "last_name_key": last.lower(),
+            "email_key": email,
+            "mbg_sip_username_key": mbg,
+            "mcs_username_key": mcs,
+        }
+
+
+def insert_users(app: Flask, count: int, batch: int = 10_000) -> None:
+    """Insert `count` users of the Default profile (Core executemany in batches), one
+    transaction."""
+    from blade.models import DeploymentUser
+
+    profile_id = default_profile_id(app)
+    table = DeploymentUser.__table__
+    with app.app_context(), db.get_db(app).transaction() as s:
+        rows = []
+        for row in user_rows(count, profile_id):
+            rows.append(row)
+            if len(rows) == batch:
+                s.execute(insert(table), rows)
+                rows = []
+        if rows:
+            s.execute(insert(table), rows)
+
+
+def template_with_users(workdir: Path, template: Path, count: int) -> Path:
+    """A migrated database holding `count` users; fresh databases with users are copies of it."""
+    path = fresh_database(template, workdir / f"template-{count}-users.db")
+    app = open_app(workdir, path)
+    insert_users(app, count)
+    close_app(app)  # checkpoints the WAL into the file, so that copying the file is enough
+    return path

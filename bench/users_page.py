@@ -17,27 +17,22 @@ with the table. The last line printed is `ratio: N.NN`.
 
 from __future__ import annotations
 
-import random
 import re
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from _common import (
     ADMIN_PASSWORD,
-    FIRST_NAMES,
-    SURNAMES,
     close_app,
-    default_profile_id,
     fresh_database,
+    insert_users,
     migrated_template,
     open_app,
 )
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import insert
 
 from server_manager_stub.auth import create_admin
 from server_manager_stub.db import get_db
@@ -45,7 +40,6 @@ from server_manager_stub.db import get_db
 SIZES = (100_000, 1_000)
 REQUESTS = 30
 WARMUP = 5
-BATCH = 10_000
 SEARCH_SURNAME = "Hamilton"  # the surname the search prefixes are taken from
 WANTED_MATCHES = 40  # "a few dozen"
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -54,53 +48,9 @@ CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 # --- the data -------------------------------------------------------------------------------
 
 
-def user_rows(count: int, profile_id: int, seed: int = 7):
-    """`count` users as column dicts (every NOT NULL column, shadow *_key columns lower-cased)."""
-    rnd = random.Random(seed)
-    now = datetime.now(UTC)
-    for i in range(count):
-        first = rnd.choice(FIRST_NAMES)
-        last = f"{rnd.choice(SURNAMES)}{rnd.randrange(100)}"
-        email = f"{first.lower()}.{last.lower()}.{i}@example.com"
-        mbg, mcs = f"tw{500000 + i}", f"{first[0].lower()}{last.lower()}x{i}"
-        yield {
-            "profile_id": profile_id,
-            "first_name": first,
-            "last_name": last,
-            "directory_number": str(500000 + rnd.randrange(10**6)),
-            "email": email,
-            "pbx_sip_host": "pbx.example.com",
-            "pbx_sip_username": str(500000 + i),
-            "mbg_sip_username": mbg,
-            "mcs_host": "",
-            "mcs_username": mcs,
-            "source": "manual",
-            "force_config": False,
-            "created_at": now,
-            "updated_at": now,
-            "first_name_key": first.lower(),
-            "last_name_key": last.lower(),
-            "email_key": email,
-            "mbg_sip_username_key": mbg,
-            "mcs_username_key": mcs,
-        }
-
-
 def fill(app: Flask, count: int) -> None:
-    """Insert `count` users in batches of BATCH, one transaction."""
-    from blade.models import DeploymentUser
-
-    profile_id = default_profile_id(app)
-    table = DeploymentUser.__table__
-    with app.app_context(), get_db(app).transaction() as s:
-        batch = []
-        for row in user_rows(count, profile_id):
-            batch.append(row)
-            if len(batch) == BATCH:
-                s.execute(insert(table), batch)
-                batch = []
-        if batch:
-            s.execute(insert(table), batch)
+    """Insert `count` users in batches, one transaction."""
+    insert_users(app, count)
     # No ANALYZE: the app never runs it, so the query planner works without statistics here too.
 
 

@@ -138,3 +138,17 @@ def test_a_revoked_connection_shows_its_message_on_the_import_page(app, admin, s
     standin.revoke_all()
     page = html.unescape(admin.get(f"{IMPORT}?connection={c.id}").text)
     assert "the authorization was revoked on the MBG or has expired" in page
+
+
+def test_import_and_deploy_queues_one_email_per_imported_user(app, admin, standin):
+    from sqlalchemy import func, select
+
+    from server_manager_stub import db
+    from server_manager_stub.outbox import OutboxMessage
+
+    c = _verify(app, admin, standin)
+    response = import_post(admin, c.id, record_ids=["u000001", "u000002"], and_deploy="1")
+    assert "2 user(s) imported, 2 of them deployed (e-mail queued)" in text_of(response)
+    assert all(u.deployed_at is not None for u in all_users(app))
+    with app.app_context():
+        assert db.get_session().scalar(select(func.count()).select_from(OutboxMessage)) == 2
