@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from markupsafe import Markup
 from sqlalchemy import func, select
 
 from .db import get_session
-from .outbox import STATUSES, OutboxMessage, OutboxPart, requeue
-from .paging import Page
+from .outbox import STATUSES, Composed, OutboxMessage, OutboxPart, compose, requeue
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
 
@@ -18,7 +27,7 @@ bp = Blueprint("outbox", __name__, url_prefix="/outbox")
 @bp.get("/")
 def index():
     """All mail, newest first, filtered by status."""
-    from flask import current_app
+    from .paging import Page
 
     s = get_session()
     status = request.args.get("status", "")
@@ -41,51 +50,80 @@ def index():
     )
 
 
-def _html_for_viewer(message: OutboxMessage) -> str:
+def _message(message_id: int) -> OutboxMessage:
+    return get_session().get(OutboxMessage, message_id) or abort(404)
+
+
+def _composed(message: OutboxMessage) -> tuple[Composed | None, str | None]:
+    try:
+        return compose(message, current_app), None
+    except Exception as exc:  # shown on the page: the administrator must see why
+        return None, f"This message cannot be composed: {exc}"
+
+
+def _html_for_viewer(message: OutboxMessage, composed: Composed) -> str:
     """The HTML body with cid: images pointing at this server, for a sandboxed frame."""
-    cids = {p.cid: p.id for p in message.parts if p.kind == "inline"}
+    cids = {p.cid for p in composed.inline}
 
     def swap(match: re.Match) -> str:
-        part_id = cids.get(match.group(2))
-        if part_id is None:
+        if match.group(2) not in cids:
             return match.group(0)
-        return match.group(1) + url_for(".part", message_id=message.id, part_id=part_id)
+        return match.group(1) + url_for(".inline", message_id=message.id, cid=match.group(2))
 
-    return re.sub(r"""(src=["']?)cid:([^"'\s>]+)""", swap, message.html_body or "")
+    return re.sub(r"""(src=["']?)cid:([^"'\s>]+)""", swap, composed.html or "")
 
 
 @bp.get("/<int:message_id>")
 def show(message_id: int):
     """One message: headers, the HTML as rendered, the text version, attachments."""
-    message = get_session().get(OutboxMessage, message_id) or abort(404)
-    html = _html_for_viewer(message) if message.html_body else None
-    return render_template("shell/outbox_message.html", message=message, html=html)
+    message = _message(message_id)
+    composed, error = _composed(message)
+    attachments = [p for p in message.parts if p.kind == "attachment"]
+    return render_template(
+        "shell/outbox_message.html",
+        message=message,
+        composed=composed,
+        error=error,
+        attachments=attachments,
+    )
 
 
 @bp.get("/<int:message_id>/html")
 def html(message_id: int):
     """The HTML body alone, served into the sandboxed frame of the message page."""
-    message = get_session().get(OutboxMessage, message_id) or abort(404)
-    if not message.html_body:
+    message = _message(message_id)
+    composed, _ = _composed(message)
+    if composed is None or not composed.html:
         abort(404)
-    response = Response(_html_for_viewer(message), mimetype="text/html")
+    response = Response(_html_for_viewer(message, composed), mimetype="text/html")
     # The mail is shown, never run: no scripts, no forms, images only from here.
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
+        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+        "sandbox allow-same-origin"
     )
+    return response
+
+
+@bp.get("/<int:message_id>/inline/<cid>")
+def inline(message_id: int, cid: str):
+    """An image the HTML body shows (cid:), as the message has it."""
+    composed, _ = _composed(_message(message_id))
+    part = next((p for p in (composed.inline if composed else []) if p.cid == cid), None)
+    if part is None or not part.content_type.startswith("image/"):
+        abort(404)
+    response = Response(part.data, mimetype=part.content_type)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
 
 
 @bp.get("/<int:message_id>/part/<int:part_id>")
 def part(message_id: int, part_id: int):
-    """An inline image (shown) or an attachment (downloaded)."""
+    """An attachment, downloaded."""
     p = get_session().get(OutboxPart, part_id)
     if p is None or p.message_id != message_id:
         abort(404)
-    inline = p.kind == "inline" and p.content_type.startswith("image/")
-    response = Response(p.data, mimetype=p.content_type if inline else "application/octet-stream")
-    disposition = "inline" if inline else "attachment"
-    response.headers["Content-Disposition"] = f'{disposition}; filename="{_safe_name(p.filename)}"'
+    response = Response(p.data, mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = f'attachment; filename="{_safe_name(p.filename)}"'
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
 
@@ -98,7 +136,7 @@ def _safe_name(name: str) -> str:
 def resend(message_id: int):
     """Queue a message again with fresh attempts."""
     s = get_session()
-    message = s.get(OutboxMessage, message_id) or abort(404)
+    message = _message(message_id)
     if requeue(s, [message.id]):
         flash(f"Message {message.id} is queued again.", "success")
     else:
@@ -123,8 +161,7 @@ def delete(message_id: int):
     from .outbox import refresh_failure_alarm
 
     s = get_session()
-    message = s.get(OutboxMessage, message_id) or abort(404)
-    s.delete(message)
+    s.delete(_message(message_id))
     s.flush()
     refresh_failure_alarm(s)
     flash(Markup("Message {} deleted.").format(message_id), "success")

@@ -485,19 +485,27 @@ def test_deleting_a_user_removes_what_was_deployed(app, admin, smtp):
         assert s.get(DeploymentUser, uid) is None
 
 
-def test_the_outbox_shows_the_composed_deployment_email(app, admin):
+def test_the_outbox_shows_the_deployment_email_as_composed_for_the_recipient(app, admin, tmp_path):
     (uid,) = make_users(app, 1)
     deploy(admin, [uid])
     with app.app_context():
-        message_id = db.get_session().scalar(select(OutboxMessage.id))
-    assert "Not composed yet" in admin.get(f"/outbox/{message_id}").text
-    deliver_batch(app)  # no MAIL_URL: composed and kept in the outbox
+        message = db.get_session().scalars(select(OutboxMessage)).one()
+        assert message.text_body is None and message.renderer  # only the arguments are stored
+        message_id = message.id
     page = admin.get(f"/outbox/{message_id}").text
-    assert "MiCollab: your phone&#39;s setup" in page
+    assert "MiCollab: your phone&#39;s setup" in page and "authentication token" in page
     frame = admin.get(f"/outbox/{message_id}/html").text
-    assert f"/outbox/{message_id}/part/" in frame  # the QR code is shown
+    assert f"/outbox/{message_id}/inline/qrcode" in frame
+    qr = admin.get(f"/outbox/{message_id}/inline/qrcode")
+    link = re.search(r"https://\S+/client-deployment/d/[\w-]+", page).group(0)
+    assert decode_qr(qr.data, tmp_path) == link
+    deliver_batch(app)  # no MAIL_URL: kept in the outbox, with the subject it was sent with
     with app.app_context():
-        assert db.get_session().get(OutboxMessage, message_id).render_args is None
+        kept = db.get_session().get(OutboxMessage, message_id)
+        assert (kept.status, kept.subject) == (
+            "kept",
+            "MiCollab: your phone's setup, First0000 User0000 (5000)",
+        )
 
 
 def test_expiry_setting_counts(app, admin, smtp, clock):
