@@ -178,7 +178,12 @@ def render(args: dict[str, Any], app: Flask | None = None) -> Rendered:
     def html_value(match: re.Match) -> str:
         name = match.group(1)
         if name == "qrcode":
-            return str(Markup('<img src="cid:qrcode" alt="QR code of your link" width="240">'))
+            return str(
+                Markup(
+                    '<img src="cid:qrcode" alt="QR code of your link" width="240" '
+                    'height="240" style="display:block;margin:8px 0">'
+                )
+            )
         value = values.get(name, "")
         if name == "link" or name in STORE_LINKS:
             return str(Markup('<a href="{0}">{0}</a>').format(value))
