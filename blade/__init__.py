@@ -10,15 +10,17 @@ from sqlalchemy.orm import Session
 
 from server_manager_stub.blades import Blade, MenuItem, ScheduledCheck
 from server_manager_stub.config import ConfigError, Setting, number, text
+from server_manager_stub.validators import whole_number
 
 TITLE = "Client Deployment"
 
 
 def _whole(low: int, high: int) -> Callable[[str], int]:
     def parse(raw: str) -> int:
-        if not raw.strip().isdigit() or not low <= int(raw) <= high:
+        value = whole_number(raw, high)
+        if value is None or value < low:
             raise ConfigError(f"must be a whole number from {low} to {high}, got {raw!r}")
-        return int(raw)
+        return value
 
     return parse
 

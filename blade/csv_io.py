@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from server_manager_stub import clock
+from server_manager_stub.validators import whole_number
 
 from .forms.users import USER_FIELDS, UserField, check_value, number_warning
 from .models import KEYED_COLUMNS, DeploymentUser, Profile
@@ -376,10 +377,9 @@ class _Importer:
         user_id = None
         if self.overwrite and self.id_index is not None and row[self.id_index].strip():
             raw_id = row[self.id_index].strip()
-            if not raw_id.isdigit() or len(raw_id) > 12:
+            user_id = whole_number(raw_id)
+            if user_id is None:
                 problems.append(f"the ID '{raw_id}' is not a user ID of this system")
-            else:
-                user_id = int(raw_id)
         if user_id is None:  # a new user: the mandatory columns must be in the file
             problems.extend(
                 f"{FIELD_SPECS[n].label} is required for a new user and the file "

@@ -152,7 +152,9 @@ def deploy_users(
         chunk = deployed[start : start + 1000]
         s.execute(delete(Deployment).where(Deployment.user_id.in_(chunk)))
         s.execute(
-            update(U).where(U.id.in_(chunk)).values(deployed_at=now, force_config=False),
+            # A new deployment also retires the installed client's credential (a lost phone).
+            update(U).where(U.id.in_(chunk)).values(
+                deployed_at=now, force_config=False, client_credential_hash=None),
             execution_options={"synchronize_session": False},
         )
     if deployments:

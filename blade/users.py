@@ -11,6 +11,7 @@ from sqlalchemy import Select, and_, delete, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from server_manager_stub import clock
+from server_manager_stub.validators import whole_number
 
 from .models import DeploymentUser, Profile, with_keys
 
@@ -81,7 +82,8 @@ class ListArgs:
 
         def number(name: str, default: int) -> int:
             raw = args.get(name, "")
-            return int(raw) if raw.isdigit() and 0 < int(raw) < 10**7 else default
+            value = whole_number(raw, 10**7)
+            return value if value else default
 
         size = number("size", 50)
         return cls(
@@ -141,7 +143,7 @@ class Selection:
         """Read the selection fields of the Manage view's form."""
 
         def ints(name: str) -> list[int]:
-            return [int(v) for v in getlist(name) if str(v).isdigit()][:10_000]
+            return [i for v in getlist(name)[:10_000] if (i := whole_number(v)) is not None]
 
         return cls(
             ids=ints("ids"),

@@ -14,11 +14,12 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from . import auth, clock, config, db, events, outbox, outbox_pages, scheduler, secrets
 from .blades import Blade, MenuItem, ScheduledCheck, discover, menu_sections
 from .migrate import schema_problem
-from .validators import wrapper_attrs
+from .validators import MAX_ID, wrapper_attrs
 
 __all__ = ["Blade", "MenuItem", "ScheduledCheck", "create_app", "csrf_exempt", "scheduler"]
 
@@ -33,6 +34,15 @@ SHELL_MENU = [
     MenuItem("Administrators", "admins.index", "Security"),
     MenuItem("Change password", "auth.change_password", "Security"),
 ]
+
+
+class _IdConverter(IntegerConverter):
+    """<int:…> in every route of the shell and its blades: at most 2**31-1, so that a huge
+    number in a URL is a 404 and not a database overflow."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 class _SessionInterface(SecureCookieSessionInterface):
@@ -81,6 +91,7 @@ def _report_blade_errors(app: Flask) -> None:
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the server-manager app; `overrides` take precedence over the environment."""
     app = Flask(__name__)
+    app.url_map.converters["int"] = _IdConverter
     settings = config.load(overrides, default_instance=app.instance_path)
     app.config.update(settings)
     app.instance_path = settings["SM_INSTANCE_DIR"]

@@ -26,7 +26,7 @@ from flask import (
     url_for,
 )
 from flask_login import LoginManager, current_user, login_user, logout_user
-from sqlalchemy import ForeignKey, String, delete, func, select
+from sqlalchemy import ForeignKey, String, delete, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from . import clock
@@ -89,7 +89,7 @@ _hashers: dict[str, PasswordHasher] = {
     # Tests log in hundreds of times; this keeps the algorithm and makes it cheap.
     "fast": PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
 }
-_DUMMY_HASH = _hashers["fast"].hash("no such administrator")
+_dummy_hashes: dict[str, str] = {}
 MIN_PASSWORD_LENGTH = 12
 
 
@@ -105,8 +105,11 @@ def hash_password(password: str) -> str:
 def check_password(admin: Admin | None, password: str) -> bool:
     """True if `password` is the admin's; costs the same when the admin does not exist."""
     if admin is None:
+        # The same hasher as a real account: an unknown name must not answer faster.
+        name = current_app.config.get("PASSWORD_HASHER", "argon2")
+        dummy = _dummy_hashes.setdefault(name, _hashers[name].hash("no such administrator"))
         with contextlib.suppress(VerificationError):
-            _hashers["fast"].verify(_DUMMY_HASH, password)
+            _hashers[name].verify(dummy, password)
         return False
     try:
         return _hasher().verify(admin.password_hash, password)
@@ -243,10 +246,29 @@ def attempt_login(
     if not check_password(admin, password):
         if admin is None:
             return None, generic
-        admin.failed_logins += 1
-        if admin.failed_logins >= max_failures:
-            admin.locked_until = now + timedelta(minutes=lock_minutes)
-            admin.failed_logins = 0
+        # One statement each: parallel wrong passwords are all counted (no lost updates).
+        failures = s.execute(
+            update(Admin)
+            .where(Admin.id == admin.id)
+            .values(failed_logins=Admin.failed_logins + 1)
+            .returning(Admin.failed_logins)
+            .execution_options(synchronize_session=False)
+        ).scalar_one()
+        if failures >= max_failures:
+            locked = s.execute(
+                update(Admin)
+                .where(
+                    Admin.id == admin.id,
+                    or_(Admin.locked_until.is_(None), Admin.locked_until <= now),
+                )
+                .values(locked_until=now + timedelta(minutes=lock_minutes), failed_logins=0)
+                .returning(Admin.id)
+                .execution_options(synchronize_session=False)
+            ).first()
+            if locked is None:  # a parallel attempt locked it already
+                return None, (
+                    f"Too many failed logins: this account is locked for {lock_minutes} minutes."
+                )
             raise_alarm(
                 LOCK_ALARM_PREFIX + admin.username,
                 "warning",

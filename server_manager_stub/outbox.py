@@ -9,6 +9,7 @@ import queue
 import smtplib
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -453,22 +454,13 @@ def deliver_batch(
                     .order_by(OutboxMessage.id)
                 ).all()
                 s.commit()
-                by_id = {m.id: m for m in messages}
+                batch = _Batch(app, s, worker, messages, sender, result)
                 for position, message in enumerate(messages):
                     if stop is not None and stop.is_set():
                         _release(app, [m.id for m in messages[position:]], worker)
                         break
-                    while sender is not None and sender.inbox.full():
-                        # The pipeline is full: record what the server answered meanwhile.
-                        if sender.apply_results(s, by_id, cfg, result, wait=True):
-                            s.commit()
-                    _deliver_one(app, s, message, sender, result)
-                    if sender is None or sender.apply_results(s, by_id, cfg, result):
-                        s.commit()
-                if sender is not None:
-                    sender.finish()
-                    sender.apply_results(s, by_id, cfg, result)
-                    s.commit()
+                    batch.deliver(message)
+                batch.drain()
         finally:
             if sender is not None:
                 sender.finish()
@@ -478,6 +470,24 @@ def deliver_batch(
             with database.transaction() as s:
                 refresh_failure_alarm(s)
     return result
+
+
+def _renew(s: Session, worker: str, ids: list[int], cfg: Any) -> set[int]:
+    """Extend the lease of the messages this worker still owns; return their ids."""
+    until = clock.now() + timedelta(seconds=cfg["MAIL_LEASE_SECONDS"])
+    return set(
+        s.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(ids),
+                OutboxMessage.claimed_by == worker,
+                OutboxMessage.status == "sending",
+            )
+            .values(lease_until=until)
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
 
 
 def _release(app: Flask, ids: list[int], worker: str) -> None:
@@ -523,17 +533,79 @@ def _deliver_one(
     sender.put(message.id, composed.subject, email)
 
 
+class _Batch:
+    """One claimed batch on its way out: keeps the claim alive while it lasts, and records
+    each message's outcome as soon as it is known."""
+
+    def __init__(
+        self,
+        app: Flask,
+        s: Session,
+        worker: str,
+        messages: list[OutboxMessage],
+        sender: _Sender | None,
+        result: BatchResult,
+    ) -> None:
+        self.app, self.cfg, self.s, self.worker = app, app.config, s, worker
+        self.sender, self.result = sender, result
+        self.by_id = {m.id: m for m in messages}
+        self.open = set(self.by_id)  # claimed by us and not answered yet
+        self.renewed = time.monotonic()
+
+    def deliver(self, message: OutboxMessage) -> None:
+        """Compose one message and send it (or keep it when there is no mail server)."""
+        self.keep_claim()
+        if message.id not in self.open:
+            return  # another worker took it over after our claim lapsed
+        while self.sender is not None and self.sender.inbox.full():
+            self.keep_claim()
+            self.record(wait=True)  # the pipeline is full: note what the server answered
+        _deliver_one(self.app, self.s, message, self.sender, self.result)
+        if self.sender is None or message.status != "sending":
+            self.open.discard(message.id)  # kept, or it failed before it could be sent
+            self.s.commit()
+        self.record()
+
+    def drain(self) -> None:
+        """Wait for the messages still in the sender's hands."""
+        while self.sender is not None and self.open & self.sender.handed:
+            self.keep_claim()
+            self.record(wait=True)
+
+    def keep_claim(self) -> None:
+        """A long batch (a slow mail server) renews its lease, and gives up what another
+        worker took over after a lapse, so that nothing goes out twice."""
+        if time.monotonic() - self.renewed < self.cfg["MAIL_LEASE_SECONDS"] / 3:
+            return
+        owned = _renew(self.s, self.worker, sorted(self.open), self.cfg)
+        self.s.commit()
+        self.renewed = time.monotonic()
+        self.open &= owned
+        if self.sender is not None:
+            self.sender.owned = set(self.open)
+
+    def record(self, wait: bool = False) -> None:
+        """Write down what the server answered; commit if anything changed."""
+        if self.sender is not None and self.sender.apply_results(
+            self.s, self.by_id, self.cfg, self.result, self.worker, self.open, wait=wait
+        ):
+            self.s.commit()
+
+
 class _Sender:
     """Sends composed messages over SMTP in a thread of its own, so that the next messages
     are composed (QR codes) while the mail server answers. At most PIPELINE messages wait;
     a worker killed mid-batch may therefore send that many again after its lease runs out."""
 
     PIPELINE = 4
+    LOST = object()  # the claim on this message lapsed: another worker sends it
 
     def __init__(self, server: MailServer) -> None:
         self.server = server
         self.inbox: queue.Queue = queue.Queue(maxsize=self.PIPELINE)
         self.outcomes: queue.Queue = queue.Queue()
+        self.handed: set[int] = set()
+        self.owned: set[int] | None = None  # None: every message handed over
         self.thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
         self.thread.start()
         self.finished = False
@@ -541,14 +613,18 @@ class _Sender:
     def _run(self) -> None:
         while (item := self.inbox.get()) is not None:
             message_id, subject, email = item
+            if self.owned is not None and message_id not in self.owned:
+                self.outcomes.put((message_id, subject, self.LOST))
+                continue
             try:
                 self.server.send(email)
                 self.outcomes.put((message_id, subject, None))
-            except (smtplib.SMTPException, OSError, ValueError) as exc:
+            except Exception as exc:  # every failure is the message's, never the thread's end
                 self.outcomes.put((message_id, subject, exc))
 
     def put(self, message_id: int, subject: str, email: Message) -> None:
         """Queue one message (waits while the pipeline is full)."""
+        self.handed.add(message_id)
         self.inbox.put((message_id, subject, email))
 
     def finish(self) -> None:
@@ -564,6 +640,8 @@ class _Sender:
         messages: dict[int, OutboxMessage],
         cfg: Any,
         result: BatchResult,
+        worker: str,
+        open_ids: set[int],
         *,
         wait: bool = False,
     ) -> bool:
@@ -574,12 +652,18 @@ class _Sender:
         while True:
             try:
                 if wait and not changed:
+                    if not self.thread.is_alive():
+                        raise RuntimeError("the outbox sender thread stopped")
                     message_id, subject, exc = self.outcomes.get(timeout=1.0)
                 else:
                     message_id, subject, exc = self.outcomes.get_nowait()
             except queue.Empty:
                 break
             changed = True
+            open_ids.discard(message_id)
+            self.handed.discard(message_id)
+            if exc is self.LOST:
+                continue
             if exc is not None:
                 messages[message_id].subject = subject
                 _failed_attempt(messages[message_id], _describe(exc), cfg, result)
@@ -593,7 +677,7 @@ class _Sender:
             table = OutboxMessage.__table__
             s.execute(
                 update(table)
-                .where(table.c.id == bindparam("b_id"))
+                .where(table.c.id == bindparam("b_id"), table.c.claimed_by == worker)
                 .values(
                     status="sent",
                     subject=bindparam("b_subject"),

@@ -9,6 +9,20 @@ from markupsafe import Markup
 from wtforms import Field, Form
 from wtforms.validators import ValidationError
 
+_ASCII_DIGITS = re.compile(r"[0-9]{1,18}")
+MAX_ID = 2**31 - 1  # ids fit every database's integer column
+
+
+def whole_number(raw: object, maximum: int = MAX_ID) -> int | None:
+    """The value of a string of ASCII digits up to `maximum`, else None.
+
+    Not str.isdigit(): it is true for '²' and '٣', which int() refuses or reads unexpectedly."""
+    text = str(raw if raw is not None else "").strip()
+    if not _ASCII_DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value <= maximum else None
+
 
 def wrapper_attrs(field: Field) -> Markup:
     """HTML attributes for a field's wrapper, from validators that offer `wrapper_attrs()`.
@@ -45,7 +59,10 @@ def check_email(value: str) -> tuple[str | None, str | None]:
         if domain.rsplit(".", 1)[-1] not in SPECIAL_USE_DOMAIN_NAMES:
             return f"{match['local']}@{domain}", None
     try:
-        return validate_email(value, check_deliverability=False).normalized, None
+        # Only ASCII addresses: many mail servers cannot deliver to others (no SMTPUTF8).
+        return validate_email(
+            value, check_deliverability=False, allow_smtputf8=False
+        ).normalized, None
     except EmailNotValidError as exc:
         return None, f"This is not a valid e-mail address: {exc}"
 

@@ -27,11 +27,12 @@ PUBLIC_ENDPOINTS = {
 
 
 def _sample_url(app, rule) -> str:
-    values = {}
-    for arg, converter in rule._converters.items():
-        values[arg] = (
-            1 if type(converter).__name__ in ("IntegerConverter", "FloatConverter") else "x"
-        )
+    from werkzeug.routing.converters import NumberConverter
+
+    values = {
+        arg: 1 if isinstance(conv, NumberConverter) else "x"
+        for arg, conv in rule._converters.items()
+    }
     with app.test_request_context():
         from flask import url_for
 

@@ -514,3 +514,26 @@ def test_expiry_setting_counts(app, admin, smtp, clock):
     deploy(admin, [uid])
     d = deployment_of(app, uid)
     assert d.expires_at - d.created_at == timedelta(days=7) and d.downloads_left == 1
+
+
+def test_the_client_credential_fetches_only_forced_configurations_and_dies_on_redeploy(
+    app, admin, smtp
+):
+    (uid,) = make_users(app, 1)
+    deploy(admin, [uid])
+    token = parts(delivered(app, smtp)[0])[3].rsplit("/", 1)[1]
+    phone = app.test_client()
+    config = phone.post(REDEEM, json={"link_token": token}).json
+    headers = {"Authorization": f"Bearer {config['client']['credential']}"}
+    url = "/client-deployment/api/v1/client/config"
+    refused = phone.post(url, headers=headers)
+    assert refused.status_code == 409 and refused.json["error"] == "nothing_forced"
+    act(admin, "force_config", [uid])
+    assert phone.post(url, headers=headers).status_code == 200
+    assert phone.post(url, headers=headers).status_code == 409  # once per forced change
+    # The phone is lost: the administrator deploys the user again. The old client is out.
+    act(admin, "force_config", [uid])
+    deploy(admin, [uid])
+    status = phone.get("/client-deployment/api/v1/client/status", headers=headers)
+    assert status.status_code == 401
+    assert phone.post(url, headers=headers).status_code == 401

@@ -350,3 +350,19 @@ def test_non_ascii_subject_and_body_arrive_intact(app, smtp):
     assert email.get_body(("plain",)).get_content().strip() == "Grüße, Zoë!"
     assert "<b>Zoë</b>" in email.get_body(("html",)).get_content()
     assert all(len(line) <= 998 for line in smtp.messages[0].data.split(b"\r\n"))
+
+
+def test_a_slow_batch_keeps_its_claim_and_another_worker_sends_nothing_twice(app, smtp):
+    app.config.update(MAIL_URL=smtp.url, MAIL_LEASE_SECONDS=1, SM_CLOCK=None)
+    _enqueue(app, 6)
+    smtp.delay = 0.3  # a slow mail server: the batch outlives the one-second lease
+    first = threading.Thread(target=lambda: deliver_batch(app, worker="slow"))
+    first.start()
+    while first.is_alive():
+        deliver_batch(app, worker="eager")  # takes over only what the first one let lapse
+        time.sleep(0.1)
+    first.join()
+    deliver_batch(app, worker="eager")
+    subjects = [m.message["Subject"] for m in smtp.messages]
+    assert sorted(subjects) == [f"Message {i}" for i in range(6)]  # each exactly once
+    assert _statuses(app) == {"sent": 6}

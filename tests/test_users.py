@@ -230,6 +230,7 @@ def test_create_a_user_with_every_field_secrets_encrypted(app, admin):
         ({"last_name": "x" * 101}, "last_name", "Last name has at most 100 characters."),
         ({"email": ""}, "email", "Email address is required."),
         ({"email": "anna(at)example.com"}, "email", "This is not a valid e-mail address"),
+    ({"email": "jürgen@example.com"}, "email", "This is not a valid e-mail address"),
         ({"directory_number": "40-41"}, "directory_number", "digits, * and #"),
         ({"pbx_sip_host": "pbx example com"}, "pbx_sip_host", "Enter a host name only"),
         ({"mcs_host": "300.1.1.1"}, "mcs_host", "This is not a valid IPv4 address."),

@@ -19,7 +19,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from server_manager_stub.validators import Email
+from server_manager_stub.validators import Email, whole_number
 
 from .. import choices as c
 from ..models import GROUPS, PROFILE_DEFAULTS, Profile
@@ -443,9 +443,9 @@ class _ProfileFormBase(FlaskForm):
     def stored_ca(self, prefix: str) -> str | None:
         """The CA PEM this profile (or the profile being copied) already has for the group."""
         source = self.profile
-        copy_from = str(self.copy_from.data or "")
-        if source is None and copy_from.isdigit():
-            source = self.session.get(Profile, int(copy_from))
+        copy_from = whole_number(self.copy_from.data)
+        if source is None and copy_from is not None:
+            source = self.session.get(Profile, copy_from)
         return getattr(source, f"{prefix}_custom_ca_pem", None) if source is not None else None
 
     def validate(self, extra_validators: Any = None) -> bool:

@@ -13,6 +13,8 @@ from cryptography import x509
 from wtforms import Field, Form, IntegerField, StringField
 from wtforms.validators import StopValidation, ValidationError
 
+from server_manager_stub.validators import whole_number
+
 from ..choices import DSCP_CLASSES
 
 _DEFAULT = object()
@@ -90,8 +92,8 @@ class DscpField(StringField):
         if not self.raw:
             self.data = None
             raise ValueError(self.MESSAGE)
-        if self.raw.isdigit() and len(self.raw) <= 3 and 0 <= int(self.raw) <= 63:
-            self.data = int(self.raw)
+        if (value := whole_number(self.raw, 63)) is not None:
+            self.data = value
         elif self.raw.upper() in DSCP_CLASSES:
             self.data = DSCP_CLASSES[self.raw.upper()]
         else:
@@ -160,7 +162,7 @@ def fqdn_problem(value: str, *, allow_srv_labels: bool = False) -> str | None:
                 f"'{lab}' is not a valid part of a host name: use letters, digits and "
                 "hyphens, not starting or ending with a hyphen, at most 63 characters."
             )
-    if labels[-1].isdigit():
+    if re.fullmatch(r"[0-9]+", labels[-1]):
         return "The last part of a host name cannot be a number."
     return None
 
@@ -248,7 +250,7 @@ class HostWithPort:
                 port = rest[1:]
         elif value.count(":") == 1:
             host, port = value.split(":")
-        if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
+        if port is not None and not whole_number(port, 65535):
             raise ValidationError("The port after the colon must be a number from 1 to 65535.")
         if re.search(r"\s|/|@", host):
             raise ValidationError(
@@ -279,7 +281,7 @@ class EmergencyNumbers:
         numbers = value.split(",")
         if any(not n for n in numbers):
             raise ValidationError("There is an empty entry: remove the extra comma.")
-        bad = [n for n in numbers if not n.isdigit()]
+        bad = [n for n in numbers if not re.fullmatch(r"[0-9]+", n)]
         if bad:
             raise ValidationError(f"Emergency numbers are digits only; '{bad[0]}' is not.")
         if any(len(n) > 15 for n in numbers):

@@ -6,6 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session
 
 from server_manager_stub.db import get_session
+from server_manager_stub.validators import whole_number
 
 from .. import choices, mbg
 from ..forms.profiles import ProfileForm, form_data
@@ -66,8 +67,9 @@ def profile_new():
     """Create a new profile, blank or as a copy (?copy=<id>)."""
     s = get_session()
     data = None
-    if request.method == "GET" and request.args.get("copy", "").isdigit():
-        source = s.get(Profile, int(request.args["copy"])) or abort(404)
+    copy = whole_number(request.args.get("copy")) if request.method == "GET" else None
+    if copy is not None:
+        source = s.get(Profile, copy) or abort(404)
         data = form_data(source) | {"name": copy_name(s, source.name), "copy_from": str(source.id)}
     form = ProfileForm(data=data, session=s, mbg_choices=_mbg_choices(s))
     if form.validate_on_submit():

@@ -259,6 +259,11 @@ def api_client_config():
                 error="unauthorized", message="Unknown client credential: deploy the client again."
             )
         ), 401
+    if not user.force_config:
+        # The credential fetches only what an administrator forced; the rest needs a deployment
+        # (downloads limited, PIN asked).
+        return _private(jsonify(error="nothing_forced",
+                                message="No forced configuration is waiting for this client.")), 409
     now = clock.now()
     settings = deploy.LinkSettings.from_config(current_app.config)
     profile = s.get(Profile, user.profile_id)

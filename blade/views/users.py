@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from server_manager_stub import clock
 from server_manager_stub.db import get_session
+from server_manager_stub.validators import whole_number
 
 from .. import csv_io, deploy, mbg, sources
 from ..forms.users import UserForm, number_warning
@@ -179,7 +180,8 @@ def user_new():
 
 def _profile_hosts(s, profile_id) -> dict[str, str]:
     """MBG SIP host and MBG-WebRTC SIP host as the profile sets them (shown read-only)."""
-    profile = s.get(Profile, int(profile_id)) if str(profile_id or "").isdigit() else None
+    number = whole_number(profile_id)
+    profile = s.get(Profile, number) if number is not None else None
     if profile is None:
         return {"mbg": "—", "webrtc": "—"}
     fqdn = mbg.mbg_fqdn(s, profile) or "the MBG's FQDN (no MBG chosen)"
