@@ -141,4 +141,4 @@ class ClientDeploymentBlade(Blade):
 
         from . import mail, models  # noqa: F401
 
-        register_renderer(mail.RENDERER, mail.render)
+        register_renderer(mail.RENDERER, mail.render, secret_args=("link", "authtoken"))

@@ -104,17 +104,18 @@ def _open_text(raw: IO[bytes], result: ImportResult) -> IO[str]:
             "program use Save as › CSV UTF-8, then import that file."
         )
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        if not _decodes(raw, "utf-16"):
+            raise CsvFileError(
+                "The file starts like UTF-16 text but is damaged (it cannot be "
+                "decoded). Save it again as CSV UTF-8."
+            )
         return io.TextIOWrapper(raw, encoding="utf-16", newline="")
     if b"\x00" in head:
         raise CsvFileError("This is not a CSV file (it contains binary data).")
     # Check the whole file is UTF-8 before anything is imported: cheap, and no half-read rows.
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        while chunk := raw.read(1 << 20):
-            decoder.decode(chunk)
-        decoder.decode(b"", final=True)
+    if _decodes(raw, "utf-8"):
         encoding = "utf-8-sig"
-    except UnicodeDecodeError:
+    else:
         encoding = "cp1252"
         result.file_warnings.append(
             "The file is not UTF-8; it was read as Windows-1252 "
@@ -123,6 +124,20 @@ def _open_text(raw: IO[bytes], result: ImportResult) -> IO[str]:
         )
     raw.seek(0)
     return io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
+
+
+def _decodes(raw: IO[bytes], encoding: str) -> bool:
+    """True if the whole stream decodes in `encoding` (read in chunks; rewound after)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        while chunk := raw.read(1 << 20):
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    finally:
+        raw.seek(0)
+    return True
 
 
 def _choose_delimiter(first_line: str) -> str:
@@ -365,7 +380,7 @@ class _Importer:
             else:
                 values[spec.name] = value
         if self.profile_index is not None and self.profile_id is None:
-            name = row[self.profile_index].strip()
+            name = _unformula(row[self.profile_index].strip())
             pid = self.profiles.get(name.lower())
             if pid is None:
                 problems.append(
@@ -437,11 +452,32 @@ class _Importer:
 
     def _apply_updates(self) -> None:
         ids = [v["id"] for _, _, v in self.pending_update]
-        existing = dict(self.s.execute(select(U.id, U.source).where(U.id.in_(ids))).all())
+        existing = {
+            row.id: row
+            for row in self.s.execute(
+                select(U.id, U.source, U.deployed_at, U.mcs_username).where(U.id.in_(ids))
+            )
+        }
         rows = []
         for line, raw_row, values in self.pending_update:
-            source = existing.get(values["id"])
-            if source is None:
+            found = existing.get(values["id"])
+            source = found.source if found is not None else None
+            if (
+                found is not None
+                and found.deployed_at
+                and "mcs_username" in values
+                and values["mcs_username"] != found.mcs_username
+            ):
+                self.result.add_warning(
+                    line,
+                    (
+                        f"The MiCollab Client Service user name of user {values['id']} "
+                        f"changes from {found.mcs_username or '(none)'} to "
+                        f"{values['mcs_username'] or '(none)'}: the deployed client needs a "
+                        "factory reset and a new deployment."
+                    ),
+                )
+            if found is None:
                 self._reject(
                     line,
                     raw_row,

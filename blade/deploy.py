@@ -153,8 +153,9 @@ def deploy_users(
         s.execute(delete(Deployment).where(Deployment.user_id.in_(chunk)))
         s.execute(
             # A new deployment also retires the installed client's credential (a lost phone).
-            update(U).where(U.id.in_(chunk)).values(
-                deployed_at=now, force_config=False, client_credential_hash=None),
+            update(U)
+            .where(U.id.in_(chunk))
+            .values(deployed_at=now, force_config=False, client_credential_hash=None),
             execution_options={"synchronize_session": False},
         )
     if deployments:

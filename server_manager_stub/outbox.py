@@ -125,11 +125,33 @@ class Rendered:
 
 Renderer = Callable[[dict[str, Any], Flask], Rendered]
 _renderers: dict[str, Renderer] = {}
+_secret_args: dict[str, tuple[str, ...]] = {}
+REMOVED = "[removed after sending]"
 
 
-def register_renderer(name: str, renderer: Renderer) -> None:
-    """Let a blade render its messages in the worker (expensive parts such as QR codes)."""
+def register_renderer(name: str, renderer: Renderer, secret_args: tuple[str, ...] = ()) -> None:
+    """Let a blade render its messages in the worker (expensive parts such as QR codes).
+
+    `secret_args` (a link token, say) are dropped from the stored arguments once the mail
+    server has the message: the outbox keeps no usable secret of sent mail."""
     _renderers[name] = renderer
+    _secret_args[name] = tuple(secret_args)
+
+
+def redacted_args(message: OutboxMessage) -> str | None:
+    """The stored arguments without their secrets (None when there is nothing to remove)."""
+    secret = _secret_args.get(message.renderer or "")
+    if not secret or not message.render_args:
+        return None
+    args = json.loads(message.render_args)
+    args.update({key: REMOVED for key in secret if key in args})
+    args["_redacted"] = True
+    return json.dumps(args)
+
+
+def is_redacted(message: OutboxMessage) -> bool:
+    """True for a sent message whose secrets were removed (it cannot be sent again)."""
+    return bool(message.render_args) and '"_redacted": true' in message.render_args
 
 
 @dataclass
@@ -668,7 +690,15 @@ class _Sender:
                 messages[message_id].subject = subject
                 _failed_attempt(messages[message_id], _describe(exc), cfg, result)
             else:
-                sent.append({"b_id": message_id, "b_subject": subject})
+                message = messages[message_id]
+                args = redacted_args(message)
+                sent.append(
+                    {
+                        "b_id": message_id,
+                        "b_subject": subject,
+                        "b_args": message.render_args if args is None else args,
+                    }
+                )
         if sent:
             # One statement for all of them, not a unit of work per message.
             now = clock.now()
@@ -682,6 +712,7 @@ class _Sender:
                     status="sent",
                     subject=bindparam("b_subject"),
                     sent_at=bindparam("b_now"),
+                    render_args=bindparam("b_args"),
                     lease_until=None,
                     last_error=None,
                 ),

@@ -19,7 +19,15 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 
 from .db import get_session
-from .outbox import STATUSES, Composed, OutboxMessage, OutboxPart, compose, requeue
+from .outbox import (
+    STATUSES,
+    Composed,
+    OutboxMessage,
+    OutboxPart,
+    compose,
+    is_redacted,
+    requeue,
+)
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
 
@@ -137,6 +145,13 @@ def resend(message_id: int):
     """Queue a message again with fresh attempts."""
     s = get_session()
     message = _message(message_id)
+    if is_redacted(message):
+        flash(
+            "This e-mail was sent and its secrets (such as a deployment link) were removed "
+            "from the outbox; it cannot be sent again. Deploy the user again instead.",
+            "error",
+        )
+        return redirect(url_for(".show", message_id=message.id), 303)
     if requeue(s, [message.id]):
         flash(f"Message {message.id} is queued again.", "success")
     else:

@@ -41,6 +41,29 @@ def make_cert(
     return builder.sign(issuer_key, hashes.SHA256()), key
 
 
+def damaged_ca() -> x509.Certificate:
+    """A CA certificate whose basic-constraints extension holds bytes that do not parse."""
+    from cryptography.x509.oid import ExtensionOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Damaged CA")])
+    start = datetime.now(UTC) - timedelta(days=1)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=30))
+        .add_extension(
+            x509.UnrecognizedExtension(ExtensionOID.BASIC_CONSTRAINTS, b"\x01\x02\x03"),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+
+
 def pem(cert: x509.Certificate) -> bytes:
     """PEM bytes of a certificate."""
     return cert.public_bytes(serialization.Encoding.PEM)

@@ -384,3 +384,35 @@ def test_export_of_a_filtered_selection_with_exclusions(app, admin):
     data = _export(admin, select_all="1", q="user001", excluded=[ids[12]]).decode("utf-8-sig")
     exported = {int(r[0]) for r in list(csv.reader(io.StringIO(data)))[1:]}
     assert exported == {ids[i] for i in range(10, 20)} - {ids[12]}
+
+
+def test_a_damaged_utf16_file_is_refused_as_a_whole(app, admin):
+    broken = "Lastname,Email\nA,a@example.com\n".encode("utf-16") + b"\x00"
+    response = upload(admin, broken)
+    assert response.status_code == 422
+    assert "UTF-16 text but is damaged" in page_text(response)
+    assert all_users(app) == []
+
+
+def test_a_profile_name_that_looks_like_a_formula_survives_export_and_import(app, admin):
+    from test_profiles import post, valid
+
+    post(admin, valid(name="-Sales"))
+    upload(admin, "Lastname,Email,Profile\nA,a@example.com,-Sales\n", profile="csv")
+    before = [(u.id, u.profile_id) for u in all_users(app)]
+    exported = _export(admin, select_all="1")
+    assert b"'-Sales" in exported
+    result = page_text(upload(admin, exported, overwrite=True, profile="csv"))
+    assert "<strong>1</strong> user(s) updated" in result
+    assert [(u.id, u.profile_id) for u in all_users(app)] == before
+
+
+def test_changing_the_user_id_of_a_deployed_user_by_csv_warns(app, admin):
+    from datetime import UTC, datetime
+
+    (uid,) = make_users(app, 1, mcs_username="old.name")
+    with app.app_context(), db.get_db(app).transaction() as s:
+        s.execute(update(DeploymentUser).values(deployed_at=datetime.now(UTC)))
+    content = f"ID,Lastname,Email,MiCollab Client Service User name\n{uid},A,a@example.com,new\n"
+    result = page_text(upload(admin, content, overwrite=True))
+    assert "changes from old.name to new: the deployed client needs a factory reset" in result

@@ -537,3 +537,24 @@ def test_the_client_credential_fetches_only_forced_configurations_and_dies_on_re
     status = phone.get("/client-deployment/api/v1/client/status", headers=headers)
     assert status.status_code == 401
     assert phone.post(url, headers=headers).status_code == 401
+
+
+def test_sent_deployment_emails_keep_no_usable_link_in_the_outbox(app, admin, smtp):
+    (uid,) = make_users(app, 1)
+    deploy(admin, [uid])
+    (email,) = delivered(app, smtp)
+    _, _, _, link, token = parts(email)
+    with app.app_context():
+        message_id = db.get_session().scalar(select(OutboxMessage.id))
+    page = admin.get(f"/outbox/{message_id}").text
+    assert link not in page and token not in page
+    assert "[removed after sending]" in page
+    response = submit(
+        admin, f"/outbox/{message_id}/resend", page=f"/outbox/{message_id}", follow_redirects=True
+    )
+    assert "it cannot be sent again. Deploy the user again instead." in response.text
+    # The user's link itself still works: it was only forgotten by the outbox.
+    assert (
+        app.test_client().post(REDEEM, json={"link_token": link.rsplit("/", 1)[1]}).status_code
+        == 200
+    )

@@ -8,7 +8,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from certs import der, make_cert, pem
+from certs import damaged_ca, der, make_cert, pem
 from helpers import csrf_token
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage, MultiDict
@@ -463,6 +463,7 @@ def _bad_certs():
         (pem(future), "is not valid before"),
         (pem(ca) + pem(other), "Upload exactly one CA certificate; this file holds 2."),
         (b"A" * 70000, "too large for a CA certificate"),
+        (pem(damaged_ca()), "one of its extensions is damaged"),
     ]
 
 
@@ -478,6 +479,7 @@ def _bad_certs():
         "not-yet-valid",
         "two-certs",
         "too-large",
+        "bad-extension",
     ],
 )
 def test_a_bad_ca_upload_is_refused_with_a_clear_message(app, admin, content, message):

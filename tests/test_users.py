@@ -230,7 +230,7 @@ def test_create_a_user_with_every_field_secrets_encrypted(app, admin):
         ({"last_name": "x" * 101}, "last_name", "Last name has at most 100 characters."),
         ({"email": ""}, "email", "Email address is required."),
         ({"email": "anna(at)example.com"}, "email", "This is not a valid e-mail address"),
-    ({"email": "jürgen@example.com"}, "email", "This is not a valid e-mail address"),
+        ({"email": "jürgen@example.com"}, "email", "This is not a valid e-mail address"),
         ({"directory_number": "40-41"}, "directory_number", "digits, * and #"),
         ({"pbx_sip_host": "pbx example com"}, "pbx_sip_host", "Enter a host name only"),
         ({"mcs_host": "300.1.1.1"}, "mcs_host", "This is not a valid IPv4 address."),
@@ -373,3 +373,17 @@ def test_profiles_in_use_cannot_be_deleted(app, admin):
     ).text
     assert "is used by 3 user(s); move them to another profile first" in html.unescape(page)
     assert default_profile_id(app) != pid
+
+
+def test_the_deployment_pin_can_be_removed_but_not_on_imported_users(app, admin):
+    submit(admin, NEW, valid(deployment_pin="482915"))
+    uid = all_users(app)[0].id
+    page = f"/client-deployment/users/{uid}"
+    assert "Remove PIN" in admin.get(page).text
+    assert submit(admin, f"{page}/pin/remove", page=page).status_code == 303
+    assert user(app, uid).deployment_pin is None
+    imported = _imported(app)
+    for action in ("pin", "pin/remove"):
+        response = submit(admin, f"/client-deployment/users/{imported}/{action}", page=page)
+        assert response.status_code == 403
+    assert user(app, imported).deployment_pin is None

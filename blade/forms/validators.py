@@ -341,6 +341,10 @@ def parse_ca_pem(raw: bytes, now: datetime | None = None) -> tuple[str, dict[str
         constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         constraints = None
+    except ValueError:  # an extension that does not parse
+        raise ValidationError(
+            "The certificate in this file cannot be read: one of its extensions is damaged."
+        ) from None
     if constraints is None or not constraints.ca:
         raise ValidationError(
             "This certificate is not a CA certificate (its basic constraints "

@@ -262,8 +262,12 @@ def api_client_config():
     if not user.force_config:
         # The credential fetches only what an administrator forced; the rest needs a deployment
         # (downloads limited, PIN asked).
-        return _private(jsonify(error="nothing_forced",
-                                message="No forced configuration is waiting for this client.")), 409
+        return _private(
+            jsonify(
+                error="nothing_forced",
+                message="No forced configuration is waiting for this client.",
+            )
+        ), 409
     now = clock.now()
     settings = deploy.LinkSettings.from_config(current_app.config)
     profile = s.get(Profile, user.profile_id)

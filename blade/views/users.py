@@ -275,26 +275,37 @@ def _deployment_context(s, user: DeploymentUser) -> dict:
     }
 
 
+def _manual_user(user_id: int) -> DeploymentUser:
+    """A user whose deployment settings may change here (imported ones are read-only)."""
+    user = get_session().get(DeploymentUser, user_id) or abort(404)
+    if user.imported:
+        abort(403, "This user was imported and cannot be modified here.")
+    return user
+
+
 @bp.post("/users/<int:user_id>/pin")
 def user_pin(user_id: int):
     """Generate a new Deployment PIN, store it and show it once."""
-    form = FlaskForm()
-    if not form.validate_on_submit():
-        abort(400)
-    s = get_session()
-    user = s.get(DeploymentUser, user_id) or abort(404)
+    user = _manual_user(user_id)
     pin = generate_pin()
     user.deployment_pin = pin
     user.updated_at = clock.now()
     return render_template("blade/user_pin.html", user=user, pin=pin, generated=True)
 
 
+@bp.post("/users/<int:user_id>/pin/remove")
+def user_pin_remove(user_id: int):
+    """Remove the Deployment PIN: the next download asks for none."""
+    user = _manual_user(user_id)
+    user.deployment_pin = None
+    user.updated_at = clock.now()
+    flash("The Deployment PIN is removed; downloads no longer ask for one.", "success")
+    return redirect(url_for(".user_edit", user_id=user.id), 303)
+
+
 @bp.post("/users/<int:user_id>/pin/show")
 def user_pin_show(user_id: int):
     """Show the stored Deployment PIN to the administrator who asks for it."""
-    form = FlaskForm()
-    if not form.validate_on_submit():
-        abort(400)
     user = get_session().get(DeploymentUser, user_id) or abort(404)
     return render_template(
         "blade/user_pin.html", user=user, pin=user.deployment_pin, generated=False
