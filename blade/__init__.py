@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from flask import Blueprint, Flask
 from sqlalchemy.orm import Session
@@ -130,10 +129,6 @@ class ClientDeploymentBlade(Blade):
             f"Created the MBG connection {connection.name!r} for {connection.host}; "
             "authorize it under Client Deployment › Configuration."
         ]
-
-    def migrations_dir(self) -> Path:
-        """The blade's Alembic branch."""
-        return Path(__file__).parent / "migrations"
 
     def init_app(self, app: Flask) -> None:
         """Import the models (the shared metadata knows the tables); register the e-mail."""

@@ -78,6 +78,32 @@ def init(admin_name: str) -> None:
         click.echo("")
 
 
+@main.command()
+@click.argument("message")
+@click.option(
+    "--branch",
+    type=click.Choice(["shell", "blade"]),
+    required=True,
+    help="Which branch the revision belongs to.",
+)
+def revision(message: str, branch: str) -> None:
+    """For developers: write a new Alembic revision from the models (autogenerate)."""
+    from alembic import command
+
+    from . import migrate
+
+    with _app(SM_SKIP_SCHEMA_CHECK=True) as app:
+        migrate.upgrade(app)
+        script = command.revision(
+            migrate.alembic_config(app),
+            message=message,
+            autogenerate=True,
+            head=f"{branch}@head",
+            version_path=str(migrate.HERE / "versions" / branch),
+        )
+    click.echo(f"Wrote {script.path}; read it, adjust it, and add a test that migrates data.")
+
+
 @main.command("create-admin")
 @click.argument("username")
 @click.option("--primary", is_flag=True, help="Make the account a primary administrator.")

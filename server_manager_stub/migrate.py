@@ -12,17 +12,22 @@ from alembic.script import ScriptDirectory
 from alembic.script.revision import ResolutionError
 from flask import Flask
 
+import migrations
+
 from .db import get_db
 
-HERE = Path(__file__).parent / "migrations"
+HERE = Path(migrations.__file__).parent
 
 
 def alembic_config(app: Flask) -> Config:
-    """An Alembic Config for `app`: the shell's revisions plus each loaded blade's."""
+    """An Alembic Config for `app`: every branch under migrations/versions (shell, blade), plus
+    the revisions a separately installed blade brings (Blade.migrations_dir)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(HERE))
     cfg.set_main_option("path_separator", "os")
-    locations = [str(HERE / "versions")]
+    locations = sorted(
+        str(p) for p in (HERE / "versions").iterdir() if p.is_dir() and not p.name.startswith("__")
+    )
     locations += [str(d) for b in app.extensions["sm_blades"] if (d := b.migrations_dir())]
     cfg.set_main_option("version_locations", ":".join(locations))
     cfg.attributes["app"] = app
