@@ -19,7 +19,7 @@ from server_manager_stub import clock
 from server_manager_stub.validators import whole_number
 
 from .forms.users import USER_FIELDS, UserField, check_value, number_warning
-from .models import KEYED_COLUMNS, DeploymentUser, Profile
+from .models import KEYED_COLUMNS, CsvImportRecord, DeploymentUser, Profile
 
 U = DeploymentUser
 BATCH = 5000
@@ -556,6 +556,4 @@ def purge_results(s: Session, now: datetime, app: Any) -> None:
     """Scheduled check: import results (and their rejected rows) are kept for one day."""
     from datetime import timedelta
 
-    from .models import ImportResult as StoredResult
-
-    s.execute(delete(StoredResult).where(StoredResult.created_at < now - timedelta(days=1)))
+    s.execute(delete(CsvImportRecord).where(CsvImportRecord.created_at < now - timedelta(days=1)))

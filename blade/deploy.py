@@ -14,7 +14,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from server_manager_stub import clock
-from server_manager_stub.events import clear_alarm, raise_alarm
+from server_manager_stub.events import active_alarm_keys, clear_alarm, raise_alarm
 from server_manager_stub.outbox import enqueue_rendered_later
 
 from . import mail
@@ -171,8 +171,6 @@ def deploy_users(
 
 
 def _locked_users(s: Session, ids: list[int]) -> set[int]:
-    from server_manager_stub.events import active_alarm_keys
-
     keys = set(active_alarm_keys("client_deployment.pin_lock.", session=s))
     return {i for i in ids if lock_alarm_key(i) in keys}
 

@@ -284,7 +284,7 @@ class DownloadLog(Base):
     outcome: Mapped[str] = mapped_column(String(16))
 
 
-class ImportResult(Base):
+class CsvImportRecord(Base):
     """The outcome of a CSV import, kept a day for its result page and rejected-rows download."""
 
     __tablename__ = "cd_import_result"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app, has_app_context
 
@@ -33,7 +33,5 @@ class FrozenClock:
 
     def advance(self, **delta: float) -> datetime:
         """Move the clock forward by a timedelta given as keywords."""
-        from datetime import timedelta
-
         self.current += timedelta(**delta)
         return self.current

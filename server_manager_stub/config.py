@@ -61,10 +61,6 @@ def _int(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def _str(raw: str) -> str:
-    return raw.strip()
-
-
 def _mail_url(raw: str) -> str:
     raw = raw.strip()
     if raw and urlsplit(raw).scheme not in ("smtp", "smtps"):
@@ -81,28 +77,28 @@ def _blades(raw: str) -> str:
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SM_INSTANCE_DIR",
-        _str,
+        text,
         None,
         "Folder for the embedded database, generated keys and other local state. "
         "Default: `instance/` beside the code (Flask's instance folder).",
     ),
     Setting(
         "DATABASE_URL",
-        _str,
+        text,
         None,
         "SQLAlchemy URL of the database. Default: SQLite file `server-manager.db` in the "
         "instance folder. PostgreSQL: `postgresql+psycopg://user:pass@host:5432/dbname`.",
     ),
     Setting(
         "SECRET_KEY",
-        _str,
+        text,
         None,
         "Key that signs session cookies and CSRF tokens. Default: generated once and kept in "
         "`instance/secret_key` (mode 0600). Every node of a cluster needs the same value.",
     ),
     Setting(
         "SM_SECRET_KEYS",
-        _str,
+        text,
         None,
         "Comma-separated Fernet keys that encrypt secrets at rest, newest first. Default: "
         "generated once and kept in `instance/secret_keys` (mode 0600). Rotate with "
@@ -110,7 +106,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "SERVER_FQDN",
-        _str,
+        text,
         None,
         "Fully qualified name of this server, shown in the header and used in links. "
         "Default: the machine's FQDN.",
@@ -124,7 +120,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "MAIL_FROM",
-        _str,
+        text,
         "",
         "Sender address of every e-mail. Default: `Server Manager <noreply@SERVER_FQDN>`.",
     ),
@@ -177,7 +173,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("LOGIN_MAX_FAILURES", _int(1, 100), 5, "Failed logins in a row that lock an account."),
     Setting("LOGIN_LOCK_MINUTES", _int(1, 1440), 15, "How long a locked account stays locked."),
-    Setting("HOST", _str, "127.0.0.1", "Address `server-manager run` listens on."),
+    Setting("HOST", text, "127.0.0.1", "Address `server-manager run` listens on."),
     Setting("PORT", _int(1, 65535), 5000, "Port `server-manager run` listens on."),
     Setting("WEB_WORKERS", _int(1, 64), 2, "gunicorn worker processes for `server-manager run`."),
     Setting(
@@ -187,7 +183,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Reverse proxies in front of the server whose X-Forwarded-* headers are trusted.",
     ),
     Setting("MAX_UPLOAD_MB", _int(1, 2048), 50, "Largest request body (uploads) in megabytes."),
-    Setting("LOG_LEVEL", _str, "INFO", "Python logging level."),
+    Setting("LOG_LEVEL", text, "INFO", "Python logging level."),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}

@@ -28,6 +28,7 @@ from .outbox import (
     is_redacted,
     requeue,
 )
+from .paging import Page
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
 
@@ -35,8 +36,6 @@ bp = Blueprint("outbox", __name__, url_prefix="/outbox")
 @bp.get("/")
 def index():
     """All mail, newest first, filtered by status."""
-    from .paging import Page
-
     s = get_session()
     status = request.args.get("status", "")
     q = select(OutboxMessage)

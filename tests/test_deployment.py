@@ -558,3 +558,82 @@ def test_sent_deployment_emails_keep_no_usable_link_in_the_outbox(app, admin, sm
         app.test_client().post(REDEEM, json={"link_token": link.rsplit("/", 1)[1]}).status_code
         == 200
     )
+
+
+def test_the_document_combines_user_and_profile(app, admin, smtp):
+    """R-DEP6: hosts, modes with their locked flags, codecs, DSCP, CA and credentials."""
+    from certs import make_cert, pem
+
+    from blade import mbg
+
+    ca, _ = make_cert("Lab Root CA", ca=True)
+    with app.app_context(), db.get_db(app).transaction() as s:
+        connection = mbg.create_connection(s, "Edge", "mbg.example.com:8443")
+        s.execute(
+            update(Profile)
+            .where(Profile.is_default)
+            .values(
+                use_teleworker="on_locked",
+                use_softphone="on",
+                mbg_connection_id=connection.id,
+                webrtc_sip_host="custom",
+                webrtc_sip_host_custom="webrtc.example.com",
+                pbx_sip_host="custom_srv",
+                pbx_sip_host_custom="_sip._tls.example.com",
+                tw_codec="Opus",
+                tw_dscp_sip=40,
+                tw_tls_ca="custom",
+                tw_custom_ca_pem=pem(ca).decode(),
+                emergency_numbers="112,911",
+            )
+        )
+    (uid,) = make_users(
+        app,
+        1,
+        mbg_sip_password="tw-secret",
+        mcs_password="mcs-secret",
+        mcs_host="micollab.example.com",
+    )
+    deploy(admin, [uid])
+    token = parts(delivered(app, smtp)[0])[3].rsplit("/", 1)[1]
+    doc = app.test_client().post(REDEEM, json={"link_token": token}).json
+    jsonschema.validate(doc, schema())
+    assert doc["teleworker_mode"] == {"enabled": True, "locked": True}
+    assert doc["softphone_mode"] == {"enabled": True, "locked": False}
+    tw = doc["teleworker"]
+    assert tw["sip_host"] == {"mode": "fqdn", "host": "mbg.example.com"}  # "MBG's FQDN"
+    assert (tw["codec"], tw["dscp"]["sip"], tw["tls_ca"]) == ("Opus", 40, "custom")
+    assert tw["custom_ca_pem"].startswith("-----BEGIN CERTIFICATE-----")
+    assert (tw["username"], tw["password"]) == ("tw5000", "tw-secret")
+    assert doc["pbx"]["sip_host"] == {"mode": "dns_srv", "host": "_sip._tls.example.com"}
+    assert doc["pbx"]["sip_port"] is None  # the SRV records give it
+    assert doc["webrtc"] == {"sip_host": "webrtc.example.com"}
+    assert doc["micollab"] == {
+        "host": "micollab.example.com",
+        "username": "mcs0000",
+        "password": "mcs-secret",
+    }
+    assert doc["general"]["emergency_numbers"] == ["112", "911"]
+
+
+def test_secrets_never_reach_the_log(app, admin, smtp, caplog):
+    """R-G1: passwords, PINs, tokens and credentials are not logged, even at DEBUG."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    (uid,) = make_users(app, 1, deployment_pin=PIN, mbg_sip_password="tw-secret-42")
+    deploy(admin, [uid])
+    _, _, _, link, token = parts(delivered(app, smtp)[0])
+    phone = app.test_client()
+    phone.post(REDEEM, json={"link_token": link.rsplit("/", 1)[1], "pin": "999999"})
+    doc = phone.post(REDEEM, json={"auth_token": token, "pin": PIN}).json
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in (
+        PIN,
+        "999999",
+        "tw-secret-42",
+        link.rsplit("/", 1)[1],
+        token,
+        doc["client"]["credential"],
+    ):
+        assert secret not in logged

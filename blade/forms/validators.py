@@ -76,7 +76,7 @@ class WholeNumberField(IntegerField):
             self.data = None
             return
         raw = valuelist[0].strip()
-        if not re.fullmatch(r"[+-]?\d{1,12}", raw):
+        if not re.fullmatch(r"[+-]?[0-9]{1,12}", raw):
             self.data = None
             raise ValueError(self.parse_message)
         self.data = int(raw)
@@ -184,7 +184,7 @@ class _Host:
 
     def problem(self, value: str) -> str | None:
         """Why `value` is not acceptable, or None."""
-        if not is_ip(value) and re.search(r"\s|/|:\d|@", value):
+        if not is_ip(value) and re.search(r"\s|/|:[0-9]|@", value):
             return "Enter a host name only: no spaces, scheme, port, path or user name."
         return self.check(value)
 
@@ -210,7 +210,7 @@ class FqdnOrIp(_Host):
     def check(self, value: str) -> str | None:
         if is_ip(value):
             return None
-        if re.fullmatch(r"[\d.]+", value):
+        if re.fullmatch(r"[0-9.]+", value):
             return "This is not a valid IPv4 address."
         return fqdn_problem(value)
 
@@ -258,7 +258,7 @@ class HostWithPort:
                 "without https:// or a path."
             )
         if not is_ip(host):
-            if re.fullmatch(r"[\d.]+", host):
+            if re.fullmatch(r"[0-9.]+", host):
                 raise ValidationError("This is not a valid IPv4 address.")
             problem = fqdn_problem(host)
             if problem:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from sqlalchemy.orm import Session
 
 from server_manager_stub.db import get_session
 from server_manager_stub.validators import whole_number
@@ -22,11 +21,6 @@ from ..profiles import (
 )
 from ..users import users_per_profile
 from . import bp
-
-
-def _mbg_choices(s: Session) -> list[tuple[int, str]]:
-    """The MBG connections a profile can use."""
-    return mbg.choices(s)
 
 
 def _render_form(form: ProfileForm, profile: Profile | None, status: int = 200):
@@ -52,7 +46,7 @@ def _saved(form: ProfileForm, profile: Profile, verb: str):
 def profiles():
     """The Deployment Profiles tab."""
     s = get_session()
-    mbgs = dict(_mbg_choices(s))
+    mbgs = dict(mbg.choices(s))
     return render_template(
         "blade/profiles.html",
         profiles=list_profiles(s),
@@ -71,7 +65,7 @@ def profile_new():
     if copy is not None:
         source = s.get(Profile, copy) or abort(404)
         data = form_data(source) | {"name": copy_name(s, source.name), "copy_from": str(source.id)}
-    form = ProfileForm(data=data, session=s, mbg_choices=_mbg_choices(s))
+    form = ProfileForm(data=data, session=s, mbg_choices=mbg.choices(s))
     if form.validate_on_submit():
         return _saved(form, create_profile(s, form.values()), "created")
     return _render_form(form, None, 422 if form.errors else 200)
@@ -86,7 +80,7 @@ def profile_edit(profile_id: int):
         data=form_data(profile) if request.method == "GET" else None,
         session=s,
         profile=profile,
-        mbg_choices=_mbg_choices(s),
+        mbg_choices=mbg.choices(s),
     )
     if form.validate_on_submit():
         return _saved(form, update_profile(s, profile, form.values()), "saved")

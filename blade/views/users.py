@@ -27,7 +27,7 @@ from .. import csv_io, deploy, mbg, sources
 from ..forms.users import UserForm, number_warning
 from ..forms.users_bulk import CsvImportForm, RecordImportForm
 from ..mbg_client import MbgError
-from ..models import DOWNLOAD_OUTCOMES, DeploymentUser, ImportResult, MbgConnection, Profile
+from ..models import DOWNLOAD_OUTCOMES, CsvImportRecord, DeploymentUser, MbgConnection, Profile
 from ..profiles import list_profiles
 from ..users import (
     PAGE_SIZES,
@@ -433,7 +433,7 @@ def users_csv():
     except csv_io.ImportRejected as rejected:
         s.rollback()  # all or nothing: the rows written before the bad one go too
         result = rejected.result
-    record = ImportResult(
+    record = CsvImportRecord(
         created_at=clock.now(),
         created_by=current_user.username,
         filename=(upload.filename or "upload.csv")[:255],
@@ -460,7 +460,7 @@ def users_csv():
 @bp.get("/users/csv/results/<int:result_id>")
 def users_csv_result(result_id: int):
     """What an import did, with every rejected row's line and reason."""
-    record = get_session().get(ImportResult, result_id) or abort(404)
+    record = get_session().get(CsvImportRecord, result_id) or abort(404)
     return render_template(
         "blade/csv_result.html", record=record, summary=json.loads(record.summary)
     )
@@ -469,7 +469,7 @@ def users_csv_result(result_id: int):
 @bp.get("/users/csv/results/<int:result_id>/rejected.csv")
 def users_csv_rejected(result_id: int):
     """The rejected rows, to fix and import again."""
-    record = get_session().get(ImportResult, result_id) or abort(404)
+    record = get_session().get(CsvImportRecord, result_id) or abort(404)
     if not record.rejected_csv:
         abort(404)
     return Response(
