@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
 import queue
+import re
 import smtplib
 import ssl
 import threading
@@ -14,14 +16,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email import encoders
 from email.header import Header
-from email.message import Message
-from email.mime.base import MIMEBase
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import compat32
-from email.utils import formatdate, getaddresses, make_msgid, parseaddr
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -284,53 +280,88 @@ def enqueue(
     return message
 
 
-def build_email(message: OutboxMessage, composed: Composed, sender: str) -> Message:
-    """The MIME message: text, HTML with related images, attachments.
+@dataclass
+class Envelope:
+    """A message ready for the wire: who sends, who receives, and the bytes (CRLF lines)."""
 
-    Built with the classic email.mime classes: for thousands of deployment e-mails they are
-    several times faster than EmailMessage's header parsing (bench/mail_worker.py)."""
-    body: Message = MIMEText(composed.text, "plain", "utf-8")
+    mail_from: str
+    recipients: list[str]
+    data: bytes
+
+
+def build_email(message: OutboxMessage, composed: Composed, sender: str) -> Envelope:
+    """The MIME message: text, HTML with its inline images, attachments.
+
+    The shape is always the same (mixed, alternative, related; every body in base64), so it
+    is written directly: the email package's generator cost more than the SMTP exchange for
+    thousands of deployment e-mails (bench/mail_worker.py). The tests read every message back
+    with the email package."""
+    body = _leaf("text/plain; charset=utf-8", composed.text.encode())
     if composed.html:
-        html: Message = MIMEText(composed.html, "html", "utf-8")
+        html = _leaf("text/html; charset=utf-8", composed.html.encode())
         if composed.inline:
-            related = MIMEMultipart("related")
-            related.attach(html)
-            for part in composed.inline:
-                related.attach(_mime_part(part, "inline"))
-            html = related
-        alternative = MIMEMultipart("alternative")
-        alternative.attach(body)
-        alternative.attach(html)
-        body = alternative
+            html = _multipart("related", [html, *(_part(p, "inline") for p in composed.inline)])
+        body = _multipart("alternative", [body, html])
     if composed.attachments:
-        mixed = MIMEMultipart("mixed")
-        mixed.attach(body)
-        for part in composed.attachments:
-            mixed.attach(_mime_part(part, "attachment"))
-        body = mixed
-    body["From"] = sender
-    body["To"] = ", ".join(message.recipient_list)
-    subject = composed.subject
-    body["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
-    body["Date"] = formatdate(message.created_at.timestamp(), usegmt=True)
-    body["Message-ID"] = make_msgid(
-        idstring=f"outbox{message.id}", domain=parseaddr(sender)[1].rpartition("@")[2] or None
+        body = _multipart("mixed", [body, *(_part(p, "attachment") for p in composed.attachments)])
+    headers = [
+        ("From", formataddr(parseaddr(sender))),  # a non-ASCII name is encoded, not the address
+        ("To", ", ".join(message.recipient_list)),
+        ("Subject", _header(composed.subject)),
+        ("Date", formatdate(message.created_at.timestamp(), usegmt=True)),
+        (
+            "Message-ID",
+            make_msgid(
+                idstring=f"outbox{message.id}",
+                domain=parseaddr(sender)[1].rpartition("@")[2] or None,
+            ),
+        ),
+        ("MIME-Version", "1.0"),
+    ]
+    head = b"".join(f"{name}: {value}\r\n".encode("ascii") for name, value in headers)
+    return Envelope(parseaddr(sender)[1], message.recipient_list, head + body)
+
+
+def _header(value: str) -> str:
+    """A header value in ASCII (RFC 2047 encoded words when it is not), on one line."""
+    value = " ".join(value.split())
+    return value if value.isascii() else Header(value, "utf-8").encode(linesep="\r\n")
+
+
+def _leaf(content_type: str, data: bytes, extra: str = "") -> bytes:
+    encoded = base64.encodebytes(data).replace(b"\n", b"\r\n")
+    return (
+        f"Content-Type: {content_type}\r\nContent-Transfer-Encoding: base64\r\n{extra}\r\n".encode(
+            "ascii"
+        )
+        + encoded
     )
-    return body
 
 
-def _mime_part(part: Part, disposition: str) -> MIMEBase:
-    maintype, _, subtype = part.content_type.partition("/")
-    mime = MIMEBase(maintype, subtype or "octet-stream")
-    mime.set_payload(part.data)
-    encoders.encode_base64(mime)
-    mime.add_header("Content-Disposition", disposition, filename=part.filename)
+def _part(part: Part, disposition: str) -> bytes:
+    name = _filename(part.filename)
+    extra = f'Content-Disposition: {disposition}; filename="{name}"\r\n'
     if disposition == "inline" and part.cid:
-        mime["Content-ID"] = f"<{part.cid}>"
-    return mime
+        extra += f"Content-ID: <{part.cid}>\r\n"
+    return _leaf(
+        part.content_type if "/" in part.content_type else "application/octet-stream",
+        part.data,
+        extra,
+    )
 
 
-_SMTP_LINES = compat32.clone(linesep="\r\n")
+def _filename(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._ -]", "_", name)[:100] or "part"
+
+
+def _multipart(kind: str, parts: list[bytes]) -> bytes:
+    boundary = f"=_{uuid.uuid4().hex}"
+    out = [f'Content-Type: multipart/{kind}; boundary="{boundary}"\r\n\r\n'.encode("ascii")]
+    for part in parts:
+        out.append(f"--{boundary}\r\n".encode("ascii"))
+        out.append(part if part.endswith(b"\r\n") else part + b"\r\n")
+    out.append(f"--{boundary}--\r\n".encode("ascii"))
+    return b"".join(out)
 
 
 class MailServer:
@@ -350,7 +381,7 @@ class MailServer:
         self.timeout = timeout
         self._smtp: smtplib.SMTP | None = None
 
-    def send(self, email: Message) -> None:
+    def send(self, email: Envelope) -> None:
         """Send one message, connecting (and logging in) when needed."""
         if self._smtp is None:
             if self.scheme == "smtps":
@@ -365,9 +396,7 @@ class MailServer:
                 smtp.login(self.username, self.password or "")
             self._smtp = smtp
         try:
-            recipients = [addr for _, addr in getaddresses([email["To"]])]
-            data = email.as_bytes(policy=_SMTP_LINES)  # SMTP wants CRLF line ends
-            self._smtp.sendmail(parseaddr(email["From"])[1], recipients, data)
+            self._smtp.sendmail(email.mail_from, email.recipients, email.data)
         except (smtplib.SMTPServerDisconnected, OSError):
             self.close()
             raise
@@ -644,7 +673,7 @@ class _Sender:
             except Exception as exc:  # every failure is the message's, never the thread's end
                 self.outcomes.put((message_id, subject, exc))
 
-    def put(self, message_id: int, subject: str, email: Message) -> None:
+    def put(self, message_id: int, subject: str, email: Envelope) -> None:
         """Queue one message (waits while the pipeline is full)."""
         self.handed.add(message_id)
         self.inbox.put((message_id, subject, email))

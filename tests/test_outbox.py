@@ -335,7 +335,7 @@ def test_retry_delay_doubles(app, smtp, clock):
 
 
 def test_non_ascii_subject_and_body_arrive_intact(app, smtp):
-    app.config["MAIL_URL"] = smtp.url
+    app.config.update(MAIL_URL=smtp.url, MAIL_FROM="Zoë's Server <noreply@example.com>")
     with app.app_context(), db.get_db(app).transaction() as s:
         enqueue(
             s,
@@ -347,6 +347,8 @@ def test_non_ascii_subject_and_body_arrive_intact(app, smtp):
     assert deliver_batch(app).sent == 1
     email = smtp.messages[0].message
     assert str(email["Subject"]) == "Déploiement pour Zoë García – 4041"
+    assert email["From"].addresses[0].display_name == "Zoë's Server"
+    assert smtp.messages[0].mail_from == "noreply@example.com"
     assert email.get_body(("plain",)).get_content().strip() == "Grüße, Zoë!"
     assert "<b>Zoë</b>" in email.get_body(("html",)).get_content()
     assert all(len(line) <= 998 for line in smtp.messages[0].data.split(b"\r\n"))
